@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+
+.PHONY: run test serve bench lint venv system-packages
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# A development .env with a generated SECRET_KEY, made once.
+.env:
+	@echo "DEBUG=1" > .env
+	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
+	@echo "Wrote .env (DEBUG=1 and a generated SECRET_KEY)"
+
+run: venv .env
+	@scripts/ensure-system-packages.sh postgres
+	$(MANAGE) pgcluster up
+	$(MANAGE) migrate --noinput
+	$(MANAGE) collectstatic --noinput -v 0
+	$(MANAGE) populate --if-empty
+	$(MANAGE) ensure_admin
+	$(MANAGE) runserver 127.0.0.1:8000
+
+test: venv
+	@scripts/ensure-system-packages.sh postgres chromium
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

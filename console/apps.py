@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from django.contrib.admin.apps import AdminConfig
+
+
+class ConsoleAdminConfig(AdminConfig):
+    default_site = "console.sites.ConsoleAdminSite"

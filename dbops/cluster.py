@@ -1,0 +1,308 @@
+"""The local PostgreSQL primary and streaming hot-standby replica.
+
+The console is about a primary with read replicas, so development and the
+test suite run against a real pair rather than a mock: a primary and a
+replica made with `pg_basebackup`, streaming over a physical replication
+slot, both on loopback. This module makes, starts, stops and inspects such a
+pair from the PostgreSQL server binaries on the machine. It has no Django
+dependency so that the test suite can start a pair before Django connects.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+
+INSTALL_HINT = (
+    "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) were not found. "
+    "Install them with `apt-get install -y postgresql` (Debian/Ubuntu), or set "
+    "PG_BINDIR to the directory that holds them."
+)
+
+
+class ClusterError(RuntimeError):
+    """The local cluster could not be made, started or queried."""
+
+
+def find_bindir() -> Path:
+    """The directory of the newest PostgreSQL server binaries on the machine."""
+    candidates = [os.environ.get("PG_BINDIR", "")]
+    candidates += sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda path: int(path.split("/")[-2]),
+        reverse=True,
+    )
+    which = shutil.which("pg_ctl")
+    if which:
+        candidates.append(str(Path(which).resolve().parent))
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    raise ClusterError(INSTALL_HINT)
+
+
+def _as_postgres() -> list[str]:
+    # PostgreSQL refuses to run as root, so root runs it as the `postgres`
+    # system user that the Debian package creates.
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+@dataclass(frozen=True)
+class Cluster:
+    root: Path
+    primary_port: int = 55432
+    replica_port: int = 55433  # the first replica's; the next ones count up
+    replicas: int = 1
+    database: str = "console"
+    host: str = "127.0.0.1"
+    user: str = "postgres"
+
+    # --- paths and URLs -------------------------------------------------
+
+    @property
+    def replica_roles(self) -> list[str]:
+        """`replica`, `replica_2`, ...: the same names as the Django aliases."""
+        return ["replica" if n == 1 else f"replica_{n}" for n in range(1, self.replicas + 1)]
+
+    @property
+    def roles(self) -> list[str]:
+        return ["primary", *self.replica_roles]
+
+    def datadir(self, role: str) -> Path:
+        return Path(self.root) / role
+
+    def port(self, role: str) -> int:
+        if role == "primary":
+            return self.primary_port
+        return self.replica_port + self.replica_roles.index(role)
+
+    def url(self, role: str, database: str | None = None) -> str:
+        name = database or self.database
+        return f"postgres://{self.user}@{self.host}:{self.port(role)}/{name}"
+
+    # --- commands ---------------------------------------------------------
+
+    def up(self) -> None:
+        """Make the pair on first use and start whatever is not running."""
+        self._prepare_root()
+        if not (self.datadir("primary") / "PG_VERSION").exists():
+            self._init_primary()
+        self.start("primary")
+        self._ensure_database()
+        for role in self.replica_roles:
+            if not (self.datadir(role) / "PG_VERSION").exists():
+                self._init_replica(role)
+            self.start(role)
+            self.wait_until_ready(role)
+
+    def down(self) -> None:
+        for role in reversed(self.roles):
+            self.stop(role)
+
+    def destroy(self) -> None:
+        """Stop the pair and delete its data directories."""
+        self.down()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def start(self, role: str) -> None:
+        if self.is_running(role):
+            return
+        self._pg_ctl(role, "start", "-w", "-t", "60", "-l", str(self._logfile(role)))
+
+    def stop(self, role: str, mode: str = "fast") -> None:
+        if self.is_running(role):
+            self._pg_ctl(role, "stop", "-w", "-t", "60", "-m", mode)
+
+    def restart(self, role: str) -> None:
+        self._pg_ctl(
+            role, "restart", "-w", "-t", "60", "-m", "fast",
+            "-l", str(self._logfile(role)),
+        )
+
+    def is_running(self, role: str) -> bool:
+        if not (self.datadir(role) / "PG_VERSION").exists():
+            return False
+        result = self._run(
+            _as_postgres()
+            + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), "status"],
+            check=False,
+        )
+        return result.returncode == 0
+
+    def pause_replay(self, role: str = "replica") -> None:
+        self.execute(role, "SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self, role: str = "replica") -> None:
+        self.execute(role, "SELECT pg_wal_replay_resume()")
+
+    def status(self) -> dict[str, dict[str, object]]:
+        """Running state, URL and (when running) replication state per role."""
+        report: dict[str, dict[str, object]] = {}
+        for role in self.roles:
+            running = self.is_running(role)
+            entry: dict[str, object] = {"running": running, "url": self.url(role)}
+            if running and role == "primary":
+                entry["wal_lsn"] = self.execute(role, "SELECT pg_current_wal_lsn()")
+            if running and role != "primary":
+                entry["replay_lsn"] = self.execute(role, "SELECT pg_last_wal_replay_lsn()")
+                entry["replay_paused"] = self.execute(
+                    role, "SELECT pg_is_wal_replay_paused()"
+                )
+            report[role] = entry
+        return report
+
+    def execute(self, role: str, sql: str, database: str = "postgres") -> object:
+        """Run one statement in autocommit and return the first column of the
+        first row (or None)."""
+        # Not `with conn:`, which opens a transaction even in autocommit mode
+        # and would refuse CREATE DATABASE.
+        conn = psycopg2.connect(self.url(role, database), connect_timeout=5)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute(sql)
+                row = cursor.fetchone() if cursor.description else None
+        finally:
+            conn.close()
+        return row[0] if row else None
+
+    def wait_until_ready(self, role: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.execute(role, "SELECT 1")
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def wait_for_replay(self, role: str = "replica", timeout: float = 30.0) -> None:
+        """Block until the replica has replayed everything the primary wrote."""
+        target = self.execute("primary", "SELECT pg_current_wal_lsn()")
+        deadline = time.monotonic() + timeout
+        while True:
+            caught_up = self.execute(
+                role,
+                f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn",
+            )
+            if caught_up:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{role} did not replay {target} in {timeout}s")
+            time.sleep(0.02)
+
+    # --- making the pair --------------------------------------------------
+
+    def _prepare_root(self) -> None:
+        root = Path(self.root)
+        root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+            if self._run(_as_postgres() + ["test", "-w", str(root)], check=False).returncode:
+                raise ClusterError(
+                    f"the postgres user cannot write to {root}: give it access to "
+                    "every parent directory (chmod o+x) or clone the project "
+                    "somewhere it can reach"
+                )
+
+    def _init_primary(self) -> None:
+        datadir = self.datadir("primary")
+        self._run(
+            _as_postgres()
+            + [
+                str(find_bindir() / "initdb"),
+                "-D", str(datadir),
+                "-U", self.user,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ]
+        )
+        self._append_conf(
+            "primary",
+            {
+                "port": self.primary_port,
+                "listen_addresses": f"'{self.host}'",
+                "unix_socket_directories": "''",
+                "wal_level": "replica",
+                "max_wal_senders": 10,
+                "max_replication_slots": 10,
+                # A paused or stopped replica holds WAL through its slot; cap
+                # it so that a forgotten pause cannot fill the disk.
+                "max_slot_wal_keep_size": "'4GB'",
+                "hot_standby": "on",
+                # Readers on the replica (long exports) must not be cancelled
+                # by vacuum on the primary.
+                "hot_standby_feedback": "on",
+                "max_connections": 200,
+                "shared_buffers": "'256MB'",
+                "logging_collector": "off",
+            },
+        )
+
+    def _init_replica(self, role: str) -> None:
+        datadir = self.datadir(role)
+        slot = f"console_{role}"
+        exists = self.execute(
+            "primary",
+            f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'",
+        )
+        if exists:
+            self.execute("primary", f"SELECT pg_drop_replication_slot('{slot}')")
+        shutil.rmtree(datadir, ignore_errors=True)
+        self._run(
+            _as_postgres()
+            + [
+                str(find_bindir() / "pg_basebackup"),
+                "-h", self.host,
+                "-p", str(self.primary_port),
+                "-U", self.user,
+                "-D", str(datadir),
+                "--write-recovery-conf",
+                "--wal-method=stream",
+                "--create-slot",
+                f"--slot={slot}",
+                "--checkpoint=fast",
+                "--no-sync",
+            ]
+        )
+        self._append_conf(role, {"port": self.port(role)})
+
+    def _ensure_database(self) -> None:
+        exists = self.execute(
+            "primary",
+            f"SELECT count(*) FROM pg_database WHERE datname = '{self.database}'",
+        )
+        if not exists:
+            self.execute("primary", f'CREATE DATABASE "{self.database}"')
+
+    def _append_conf(self, role: str, settings: dict[str, object]) -> None:
+        conf = self.datadir(role) / "postgresql.conf"
+        lines = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        with open(conf, "a") as handle:
+            handle.write("\n# Added by the console's pgcluster command\n" + lines)
+
+    def _logfile(self, role: str) -> Path:
+        return Path(self.root) / f"{role}.log"
+
+    def _pg_ctl(self, role: str, *args: str) -> None:
+        self._run(
+            _as_postgres()
+            + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), *args]
+        )
+
+    def _run(self, command: list[str], check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip()
+            raise ClusterError(f"{' '.join(command)} failed: {detail}")
+        return result

@@ -1,0 +1,25 @@
+"""The database router: writes to the primary, reads to a replica when safe.
+
+Django asks each router for an alias (or None). This one stays a plain,
+cheap class: the decision of which replica may serve a read lives in
+`dbops.routing`, which knows the request's state and the replicas' health.
+"""
+
+from __future__ import annotations
+
+from dbops import routing
+
+
+class PrimaryReplicaRouter:
+    def db_for_read(self, model, **hints) -> str:
+        return routing.read_alias()
+
+    def db_for_write(self, model, **hints) -> str:
+        return routing.PRIMARY
+
+    def allow_relation(self, obj1, obj2, **hints) -> bool:
+        # Every alias holds the same data, so relations may cross them.
+        return True
+
+    def allow_migrate(self, db: str, app_label: str, **hints) -> bool:
+        return db == routing.PRIMARY

@@ -1,0 +1,77 @@
+"""Fixtures that cut across the suite: the real PostgreSQL pair and clients.
+
+Every test that touches the database runs against a real primary and a real
+streaming replica (see tests/settings.py). Data is committed for real, so
+that the replica can see it, and the tables are emptied after each test;
+pytest-django's transaction-per-test is not used because a rolled-back
+write never reaches the replica.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, connections
+
+from dbops.cluster import Cluster
+
+# Tables that migrations fill and the tests never write.
+KEPT_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    return Cluster(**settings.TEST_CLUSTER)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(cluster, django_db_blocker):
+    """Start the test pair, create a fresh database and migrate it."""
+    cluster.up()
+    for role in cluster.replica_roles:
+        cluster.resume_replay(role)
+    name = cluster.database
+    cluster.execute("primary", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    cluster.execute("primary", f'CREATE DATABASE "{name}"')
+    with django_db_blocker.unblock():
+        call_command("migrate", verbosity=0, interactive=False)
+        for alias in connections:
+            connections[alias].close()
+    cluster.wait_for_replay()
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+    cluster.down()
+
+
+def _truncate_all() -> None:
+    tables = sorted(
+        model._meta.db_table
+        for model in apps.get_models(include_auto_created=True)
+        if model._meta.managed and model._meta.db_table not in KEPT_TABLES
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def db(django_db_setup, django_db_blocker, cluster):
+    """Database access on the real pair; every table is emptied afterwards.
+
+    Replaces pytest-django's `db`, so its `admin_user`, `admin_client` and
+    friends run on the real pair too.
+    """
+    with django_db_blocker.unblock():
+        yield
+        for role in cluster.replica_roles:
+            if cluster.is_running(role):
+                cluster.resume_replay(role)
+        _truncate_all()
+        cluster.wait_for_replay()
+
+
+@pytest.fixture
+def transactional_db(db):
+    return db

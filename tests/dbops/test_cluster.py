@@ -1,0 +1,41 @@
+"""The test pair is a real primary with a real streaming replica."""
+
+from __future__ import annotations
+
+from django.db import connections
+
+
+def _titles_on(alias: str) -> list[str]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT title FROM probe_rows ORDER BY id")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_pair_replicates_write_once_replayed(db, cluster):
+    """A row written on `default` is read back on `replica` once replayed, and
+    is missing there while replay is paused."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS probe_rows (id serial PRIMARY KEY, title text)"
+        )
+        cursor.execute("TRUNCATE probe_rows")
+    cluster.wait_for_replay()
+    cluster.pause_replay()
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("INSERT INTO probe_rows (title) VALUES ('replicated')")
+        assert _titles_on("default") == ["replicated"]
+        assert _titles_on("replica") == []
+    finally:
+        cluster.resume_replay()
+    cluster.wait_for_replay()
+    assert _titles_on("replica") == ["replicated"]
+    with connections["default"].cursor() as cursor:
+        cursor.execute("DROP TABLE probe_rows")
+
+
+def test_replica_is_a_hot_standby(db):
+    """The `replica` alias is in recovery and refuses writes."""
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery()")
+        assert cursor.fetchone()[0] is True

@@ -1,0 +1,39 @@
+"""The project's settings, pointed at the test suite's own PostgreSQL pair.
+
+The test pair has its own ports and directory so that running the suite
+never touches the local cluster of `make run` (55432/55433).
+"""
+
+import os
+from pathlib import Path
+
+# CONSOLE_TEST_PORT moves the whole test pair (primary on it, replicas on the
+# next ports), so that two checkouts can run their suites side by side.
+_PORT = int(os.environ.get("CONSOLE_TEST_PORT", "55442"))
+_ROOT = Path(__file__).resolve().parent.parent / "var"
+
+TEST_CLUSTER = {
+    "root": _ROOT / ("pgcluster-test" if _PORT == 55442 else f"pgcluster-test-{_PORT}"),
+    "primary_port": _PORT,
+    "replica_port": _PORT + 1,
+    "replicas": 2,  # replica_2 is only configured by the tests that need it
+    "database": "console_test",
+}
+
+
+def _url(port: int) -> str:
+    return f"postgres://postgres@127.0.0.1:{port}/{TEST_CLUSTER['database']}"
+
+
+os.environ["DATABASE_URL"] = _url(TEST_CLUSTER["primary_port"])
+os.environ["DATABASE_REPLICA_URLS"] = _url(TEST_CLUSTER["replica_port"])
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnop")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(TEST_CLUSTER["root"] / "metrics"))
+
+from console.settings import *  # noqa: E402,F403
+
+# The suite does not run collectstatic; the manifest is for deployed code.
+STORAGES["staticfiles"]["BACKEND"] = (  # noqa: F405
+    "django.contrib.staticfiles.storage.StaticFilesStorage"
+)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
