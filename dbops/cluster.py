@@ -69,7 +69,9 @@ class Cluster:
     @property
     def replica_roles(self) -> list[str]:
         """`replica`, `replica_2`, ...: the same names as the Django aliases."""
-        return ["replica" if n == 1 else f"replica_{n}" for n in range(1, self.replicas + 1)]
+        return [
+            "replica" if n == 1 else f"replica_{n}" for n in range(1, self.replicas + 1)
+        ]
 
     @property
     def roles(self) -> list[str]:
@@ -122,8 +124,15 @@ class Cluster:
 
     def restart(self, role: str) -> None:
         self._pg_ctl(
-            role, "restart", "-w", "-t", "60", "-m", "fast",
-            "-l", str(self._logfile(role)),
+            role,
+            "restart",
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            "fast",
+            "-l",
+            str(self._logfile(role)),
         )
 
     def is_running(self, role: str) -> bool:
@@ -151,7 +160,9 @@ class Cluster:
             if running and role == "primary":
                 entry["wal_lsn"] = self.execute(role, "SELECT pg_current_wal_lsn()")
             if running and role != "primary":
-                entry["replay_lsn"] = self.execute(role, "SELECT pg_last_wal_replay_lsn()")
+                entry["replay_lsn"] = self.execute(
+                    role, "SELECT pg_last_wal_replay_lsn()"
+                )
                 entry["replay_paused"] = self.execute(
                     role, "SELECT pg_is_wal_replay_paused()"
                 )
@@ -206,7 +217,9 @@ class Cluster:
         root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
-            if self._run(_as_postgres() + ["test", "-w", str(root)], check=False).returncode:
+            if self._run(
+                _as_postgres() + ["test", "-w", str(root)], check=False
+            ).returncode:
                 raise ClusterError(
                     f"the postgres user cannot write to {root}: give it access to "
                     "every parent directory (chmod o+x) or clone the project "
@@ -219,8 +232,10 @@ class Cluster:
             _as_postgres()
             + [
                 str(find_bindir() / "initdb"),
-                "-D", str(datadir),
-                "-U", self.user,
+                "-D",
+                str(datadir),
+                "-U",
+                self.user,
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
@@ -263,10 +278,14 @@ class Cluster:
             _as_postgres()
             + [
                 str(find_bindir() / "pg_basebackup"),
-                "-h", self.host,
-                "-p", str(self.primary_port),
-                "-U", self.user,
-                "-D", str(datadir),
+                "-h",
+                self.host,
+                "-p",
+                str(self.primary_port),
+                "-U",
+                self.user,
+                "-D",
+                str(datadir),
                 "--write-recovery-conf",
                 "--wal-method=stream",
                 "--create-slot",
@@ -300,7 +319,9 @@ class Cluster:
             + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), *args]
         )
 
-    def _run(self, command: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    def _run(
+        self, command: list[str], check: bool = True
+    ) -> subprocess.CompletedProcess:
         result = subprocess.run(command, capture_output=True, text=True)
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip()

@@ -1,6 +1,29 @@
-"""Per-request routing state (placeholder: filled in by the routing issue)."""
+"""Per-request routing: opens the routing state, applies the request-level
+rules (unsafe methods, admin forms) and hands out read-your-writes tokens."""
 
 from __future__ import annotations
+
+from dbops import consistency, routing
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Admin URL names (suffixes) whose GET already prepares a write: a change
+# form filled from a lagging replica and then saved would silently overwrite
+# newer data, and the import flow must look up existing rows on the primary.
+PRIMARY_URL_SUFFIXES = (
+    "_add",
+    "_change",
+    "_delete",
+    "_password_change",
+    "_import",
+    "_process_import",
+)
+
+
+def is_admin_form(resolver_match) -> bool:
+    if resolver_match is None or "admin" not in resolver_match.namespaces:
+        return False
+    return (resolver_match.url_name or "").endswith(PRIMARY_URL_SUFFIXES)
 
 
 class RoutingMiddleware:
@@ -8,4 +31,15 @@ class RoutingMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        method_reason = None if request.method in SAFE_METHODS else "method"
+        token = consistency.read_token(request)
+        with routing.request_scope(token, method_reason) as state:
+            request.routing = state
+            response = self.get_response(request)
+            consistency.update_cookie(response, state)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if is_admin_form(request.resolver_match):
+            routing.force_primary_for_request("admin-form")
+        return None

@@ -1,12 +1,181 @@
-"""Which database serves a read (placeholder: filled in by the routing issue)."""
+"""Which database serves a read: the routing rules of DESIGN.md in one place.
+
+A read goes to the primary when it must see the primary (an explicit
+`use_primary()`, a request that is not GET/HEAD/OPTIONS, an admin form, an
+open transaction on the primary), and otherwise to a replica that is
+reachable, within the lag limits and has replayed the client's own last
+write. The choice is made once per request (one probe per replica) and kept
+for the request, so that all of its reads see one consistent snapshot age.
+
+State lives in context variables, not thread-locals, so that it is correct
+under ASGI as well as in threaded servers, and nested `use_primary()` blocks
+restore their outer state on exit.
+"""
 
 from __future__ import annotations
 
-from dbops import conf
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from django.db import connections
+
+from dbops import conf, health
 
 PRIMARY = "default"
+SERVING = "serving"
+# Outside a request (management commands, shells, threads) the replica
+# choice is re-made at most this often.
+AMBIENT_STATE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    alias: str
+    reason: str  # "replica", or why the primary serves
+
+
+@dataclass
+class RoutingState:
+    """What one request (or one second outside requests) knows."""
+
+    write_token: int | None = None  # WAL position of the client's last write
+    decision: Decision | None = None
+    probes: dict[str, health.ReplicaStatus] = field(default_factory=dict)
+    wrote: bool = False
+    created_at: float = field(default_factory=time.monotonic)
+
+
+_state: ContextVar[RoutingState | None] = ContextVar(
+    "dbops_routing_state", default=None
+)
+_primary_reasons: ContextVar[tuple[str, ...]] = ContextVar(
+    "dbops_primary_reasons", default=()
+)
+_ambient = RoutingState()
+
+
+@contextmanager
+def use_primary(reason: str = "use_primary") -> Iterator[None]:
+    """Send every read in the block (or decorated function) to the primary."""
+    token = _primary_reasons.set((*_primary_reasons.get(), reason))
+    try:
+        yield
+    finally:
+        _primary_reasons.reset(token)
+
+
+def force_primary_for_request(reason: str) -> None:
+    """Send the rest of the current request's reads to the primary.
+
+    For middleware hooks that cannot wrap the view in `use_primary()`; the
+    request's middleware restores the outer value when the request ends.
+    """
+    _primary_reasons.set((*_primary_reasons.get(), reason))
+
+
+@contextmanager
+def request_scope(
+    write_token: int | None, primary_reason: str | None
+) -> Iterator[RoutingState]:
+    """Fresh routing state for one request."""
+    state = RoutingState(write_token=write_token)
+    state_token = _state.set(state)
+    reasons = (primary_reason,) if primary_reason else ()
+    reasons_token = _primary_reasons.set(reasons)
+    try:
+        yield state
+    finally:
+        _primary_reasons.reset(reasons_token)
+        _state.reset(state_token)
+
+
+def current_state() -> RoutingState:
+    global _ambient
+    state = _state.get()
+    if state is not None:
+        return state
+    if time.monotonic() - _ambient.created_at > AMBIENT_STATE_SECONDS:
+        _ambient = RoutingState()
+    return _ambient
+
+
+def reset() -> None:
+    """Forget every cached decision and down mark (tests, counters reset)."""
+    global _ambient
+    _ambient = RoutingState()
+    health.down_list.reset()
+
+
+def primary_reason() -> str | None:
+    """Why reads must go to the primary right now, or None if they need not."""
+    reasons = _primary_reasons.get()
+    if reasons:
+        return reasons[-1]
+    if connections[PRIMARY].in_atomic_block:
+        return "transaction"
+    return None
 
 
 def read_alias() -> str:
+    return decide().alias
+
+
+def decide() -> Decision:
+    reason = primary_reason()
+    if reason:
+        return Decision(PRIMARY, reason)
+    state = current_state()
+    if state.decision is None or _is_down(state.decision.alias):
+        state.decision = _choose(state)
+    return state.decision
+
+
+def _is_down(alias: str) -> bool:
+    return alias != PRIMARY and health.down_list.is_down(alias)
+
+
+def forget_decision() -> None:
+    """Make the next read choose again (a replica failed mid-request)."""
+    current_state().decision = None
+
+
+def verdict(alias: str, state: RoutingState) -> str:
+    """SERVING if `alias` may serve this state's reads, else why not."""
+    if health.down_list.is_down(alias):
+        return "down"
+    status = state.probes.get(alias)
+    if status is None:
+        status = state.probes[alias] = health.probe(alias)
+    if not status.reachable:
+        return "unreachable"
+    if (status.lag_seconds or 0) > conf.max_lag_seconds():
+        return "lag-seconds"
+    if (status.lag_bytes or 0) > conf.max_lag_bytes():
+        return "lag-bytes"
+    replayed = status.replay_position
+    if state.write_token and (replayed is None or replayed < state.write_token):
+        return "own-write-not-replayed"
+    return SERVING
+
+
+def _choose(state: RoutingState) -> Decision:
     replicas = conf.replica_aliases()
-    return replicas[0] if replicas else PRIMARY
+    if not replicas:
+        return Decision(PRIMARY, "no-replica")
+    verdicts = {alias: verdict(alias, state) for alias in replicas}
+    serving = [alias for alias, why in verdicts.items() if why == SERVING]
+    if serving:
+        # Spread requests over the healthy replicas; one request stays on one.
+        return Decision(random.choice(serving), "replica")
+    return Decision(PRIMARY, ",".join(sorted(set(verdicts.values()))))
+
+
+def replica_verdicts() -> dict[str, str]:
+    """For the ops pages: would each replica serve a client with no pending
+    write right now, and if not, why not."""
+    state = RoutingState()
+    return {alias: verdict(alias, state) for alias in conf.replica_aliases()}

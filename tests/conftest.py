@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, connections
 
+from dbops import routing
 from dbops.cluster import Cluster
 
 # Tables that migrations fill and the tests never write.
@@ -70,6 +71,8 @@ def db(django_db_setup, django_db_blocker, cluster):
                 cluster.resume_replay(role)
         _truncate_all()
         cluster.wait_for_replay()
+        # Down marks and cached choices are process-wide: start each test clean.
+        routing.reset()
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+"""Telling reads from writes by the statement's first keyword."""
+
+from __future__ import annotations
+
+# Statements that never change data. Everything else (INSERT, UPDATE,
+# DELETE, DDL, TRUNCATE, COPY, WITH ... which may hide a write) counts as a
+# write: a false "write" costs one WAL-position query, a missed one a stale
+# page.
+_READ_KEYWORDS = frozenset(
+    {
+        "SELECT",
+        "SHOW",
+        "SET",
+        "EXPLAIN",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "DECLARE",
+        "FETCH",
+        "CLOSE",
+        "VALUES",
+    }
+)
+
+
+def first_keyword(sql: str) -> str:
+    return sql.lstrip(" \t\r\n(").split(None, 1)[0].upper() if sql.strip() else ""
+
+
+def is_write(sql: str) -> bool:
+    return first_keyword(sql) not in _READ_KEYWORDS

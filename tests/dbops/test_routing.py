@@ -1,0 +1,325 @@
+"""The routing rules on the real pair: read-your-writes by WAL position,
+admin forms and transactions on the primary, lag limits, dead replicas,
+several replicas, and the routing query budget."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from catalog.models import Author
+from django.db import connections, transaction
+from django.test import Client
+
+from dbops import consistency, health, routing
+
+ROUTING_URLS = "tests.dbops.routing_urls"
+
+
+@pytest.fixture
+def routing_urls(settings):
+    settings.ROOT_URLCONF = ROUTING_URLS
+
+
+def _staff_client(django_user_model, username: str) -> Client:
+    user = django_user_model.objects.create_user(
+        username=username, password="pw-for-tests", is_staff=True, is_superuser=True
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def two_staff_clients(db, django_user_model, cluster):
+    first = _staff_client(django_user_model, "writer")
+    second = _staff_client(django_user_model, "onlooker")
+    cluster.wait_for_replay()
+    return first, second
+
+
+def test_admin_save_with_replay_paused_shows_at_once(
+    two_staff_clients, cluster, query_log
+):
+    """With replay paused, the author a staff user just saved is on their own
+    changelist at once (served by the primary), while another staff user's
+    changelist is still served by the replica."""
+    writer, onlooker = two_staff_clients
+    cluster.pause_replay()
+    response = writer.post(
+        "/admin/catalog/author/add/",
+        {"name": "Ursula Le Guin", "bio": "", "country": "US"},
+    )
+    assert response.status_code == 302, response.content[:500]
+    assert consistency.COOKIE_NAME in response.cookies
+
+    query_log.clear()
+    mine = writer.get("/admin/catalog/author/")
+    assert mine.status_code == 200
+    assert "Ursula Le Guin" in mine.content.decode()
+    assert query_log.aliases("catalog_author") == {"default"}
+
+    query_log.clear()
+    theirs = onlooker.get("/admin/catalog/author/")
+    assert theirs.status_code == 200
+    assert "Ursula Le Guin" not in theirs.content.decode()
+    assert query_log.aliases("catalog_author") == {"replica"}
+
+
+def test_change_form_reads_primary_and_changelist_reads_replica(
+    two_staff_clients, cluster, query_log
+):
+    """An admin change form (GET) reads the primary; the changelist reads the
+    replica."""
+    _, onlooker = two_staff_clients
+    author = Author.objects.create(name="Octavia Butler")
+    cluster.wait_for_replay()
+
+    query_log.clear()
+    assert onlooker.get(f"/admin/catalog/author/{author.pk}/change/").status_code == 200
+    assert query_log.aliases("catalog_author") == {"default"}
+
+    query_log.clear()
+    assert onlooker.get("/admin/catalog/author/").status_code == 200
+    assert query_log.aliases("catalog_author") == {"replica"}
+
+
+def test_anonymous_client_reads_own_write_and_others_read_replica(
+    db, cluster, routing_urls
+):
+    """Read-your-writes works for anonymous clients too, and only for the
+    client that wrote."""
+    writer, other = Client(), Client()
+    cluster.pause_replay()
+    assert writer.post("/write/", {"name": "Stanisław Lem"}).status_code == 200
+
+    mine = writer.get("/read/").json()
+    assert mine == {"names": ["Stanisław Lem"], "alias": "default"}
+    theirs = other.get("/read/").json()
+    assert theirs == {"names": [], "alias": "replica"}
+
+
+def test_token_dropped_once_replica_caught_up(db, cluster, routing_urls):
+    """Once the replica has replayed the client's write, its reads return to
+    the replica and the token cookie is deleted."""
+    client = Client()
+    cluster.pause_replay()
+    client.post("/write/", {"name": "Italo Calvino"})
+    assert client.get("/read/").json()["alias"] == "default"
+
+    cluster.resume_replay()
+    cluster.wait_for_replay()
+    response = client.get("/read/")
+    assert response.json() == {"names": ["Italo Calvino"], "alias": "replica"}
+    assert response.cookies[consistency.COOKIE_NAME].value == ""
+    assert client.get("/read/").json()["alias"] == "replica"
+
+
+def test_token_older_than_max_age_is_ignored(db, cluster, routing_urls, settings):
+    """The token is a safety net with a maximum age, not a permanent pin."""
+    settings.READ_YOUR_WRITES_MAX_AGE = 1
+    client = Client()
+    cluster.pause_replay()
+    client.post("/write/", {"name": "Borges"})
+    assert client.get("/read/").json()["alias"] == "default"
+    time.sleep(2.1)
+    assert client.get("/read/").json()["alias"] == "replica"
+
+
+def test_tampered_token_is_ignored(db, routing_urls):
+    """A forged cookie cannot pin a client to the primary."""
+    client = Client()
+    client.cookies[consistency.COOKIE_NAME] = "99999999999"
+    assert client.get("/read/").json()["alias"] == "replica"
+
+
+def test_reads_in_transaction_go_to_primary(db, routing_urls):
+    """Reads inside transaction.atomic() read the primary."""
+    with transaction.atomic():
+        assert Author.objects.all().db == "default"
+    assert Author.objects.all().db == "replica"
+    assert Client().get("/atomic/").json()["alias"] == "default"
+
+
+def test_select_for_update_goes_to_primary(db):
+    """select_for_update reads the primary."""
+    with transaction.atomic():
+        assert Author.objects.select_for_update().db == "default"
+
+
+def test_unsafe_method_reads_primary(db, routing_urls, query_log):
+    """Every read during a POST request reads the primary."""
+    Client().post("/write/", {"name": "Calvino"})
+    assert query_log.aliases("catalog_author") == {"default"}
+    assert query_log.probes() == []
+
+
+def test_use_primary_nests_and_restores(db):
+    """use_primary() works as a context manager and decorator and nested
+    blocks restore the outer routing on exit."""
+
+    @routing.use_primary("decorated")
+    def decorated_alias() -> str:
+        return Author.objects.all().db
+
+    assert Author.objects.all().db == "replica"
+    with routing.use_primary("outer"):
+        with routing.use_primary("inner"):
+            assert routing.decide() == routing.Decision("default", "inner")
+        assert routing.decide() == routing.Decision("default", "outer")
+    assert decorated_alias() == "default"
+    assert Author.objects.all().db == "replica"
+
+
+def _make_replay_lag(cluster, *, role: str = "replica") -> None:
+    cluster.pause_replay(role)
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO catalog_author (name, bio, country, created_at) "
+            "SELECT 'lag ' || n, repeat('x', 200), '', now() "
+            "FROM generate_series(1, 200) AS n"
+        )
+
+
+def test_replica_over_lag_seconds_gets_no_reads(db, cluster, settings, routing_urls):
+    """A replica further behind than REPLICA_MAX_LAG_SECONDS serves no reads;
+    once caught up it serves them again."""
+    settings.REPLICA_MAX_LAG_SECONDS = 1
+    _make_replay_lag(cluster)
+    time.sleep(1.5)
+    assert Client().get("/read/").json()["alias"] == "default"
+
+    cluster.resume_replay()
+    cluster.wait_for_replay()
+    assert Client().get("/read/").json()["alias"] == "replica"
+
+
+def test_replica_over_lag_bytes_gets_no_reads(db, cluster, settings, routing_urls):
+    """The same limit in WAL bytes."""
+    settings.REPLICA_MAX_LAG_BYTES = 4096
+    _make_replay_lag(cluster)
+    status = health.probe("replica")
+    assert status.replay_paused is True
+    assert status.lag_bytes > 4096
+    assert Client().get("/read/").json()["alias"] == "default"
+
+    cluster.resume_replay()
+    cluster.wait_for_replay()
+    assert Client().get("/read/").json()["alias"] == "replica"
+
+
+def test_lag_seconds_is_zero_on_idle_caught_up_replica(db, cluster):
+    """On an idle primary a caught-up replica reports zero time lag, however
+    long ago the last transaction was."""
+    cluster.wait_for_replay()
+    time.sleep(1.2)
+    status = health.replica_status("replica")
+    assert status.lag_seconds == 0
+    assert status.lag_bytes == 0
+
+
+def test_stopped_replica_costs_no_error_page(
+    two_staff_clients, cluster, settings, query_log
+):
+    """The replica is stopped between two requests: both answer 200 from the
+    primary (the dead one is probed once, then skipped); once it is back,
+    reads return to it within REPLICA_RETRY_SECONDS."""
+    settings.REPLICA_RETRY_SECONDS = 2
+    _, client = two_staff_clients
+    Author.objects.create(name="Kazuo Ishiguro")
+    cluster.wait_for_replay()
+    assert client.get("/admin/catalog/author/").status_code == 200  # warm connection
+    cluster.stop("replica")
+    try:
+        for _ in range(2):
+            query_log.clear()
+            started = time.monotonic()
+            response = client.get("/admin/catalog/author/")
+            assert response.status_code == 200
+            assert "Kazuo Ishiguro" in response.content.decode()
+            assert query_log.aliases("catalog_author") == {"default"}
+            assert time.monotonic() - started < 2
+        assert health.down_list.is_down("replica")
+    finally:
+        cluster.start("replica")
+    cluster.wait_until_ready("replica")
+    deadline = time.monotonic() + settings.REPLICA_RETRY_SECONDS + 2
+    while True:
+        query_log.clear()
+        assert client.get("/admin/catalog/author/").status_code == 200
+        if query_log.aliases("catalog_author") == {"replica"}:
+            break
+        assert time.monotonic() < deadline, "reads did not return to the replica"
+        time.sleep(0.2)
+
+
+def test_read_retried_on_primary_when_replica_connection_drops(db, cluster):
+    """A read whose replica connection is killed mid-request is retried once
+    on the primary and the replica is skipped afterwards."""
+    Author.objects.create(name="Ted Chiang")
+    cluster.wait_for_replay()
+    assert Author.objects.count() == 1  # opens the replica connection
+    cluster.execute(
+        "replica",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'console'",
+    )
+    names = list(Author.objects.values_list("name", flat=True))
+    assert names == ["Ted Chiang"]
+    assert health.down_list.is_down("replica")
+    assert Author.objects.all().db == "default"
+
+
+@pytest.fixture
+def second_replica(db, cluster, settings):
+    """Configure `replica_2` (the test pair's second standby) for one test."""
+    config = dict(settings.DATABASES["replica"])
+    config["PORT"] = cluster.port("replica_2")
+    settings.DATABASES["replica_2"] = config
+    cluster.resume_replay("replica_2")
+    cluster.wait_for_replay("replica_2")
+    yield
+    connections["replica_2"].close()
+    del connections["replica_2"]
+    del settings.DATABASES["replica_2"]
+    cluster.resume_replay("replica_2")
+
+
+def test_reads_spread_over_two_replicas(second_replica, routing_urls):
+    """With two healthy replicas, requests spread over both."""
+    served = {Client().get("/read/").json()["alias"] for _ in range(30)}
+    assert served == {"replica", "replica_2"}
+
+
+def test_paused_replica_left_out_while_other_serves(
+    second_replica, cluster, settings, routing_urls
+):
+    """One replica lagging past the limit: the other serves every read."""
+    settings.REPLICA_MAX_LAG_BYTES = 4096
+    _make_replay_lag(cluster, role="replica_2")
+    cluster.wait_for_replay("replica")
+    served = {Client().get("/read/").json()["alias"] for _ in range(20)}
+    assert served == {"replica"}
+
+
+def test_routing_adds_at_most_one_query_per_request(
+    two_staff_clients, routing_urls, query_log, settings, cluster
+):
+    """A read request costs one probe of the replica and nothing else; a
+    write request costs one WAL-position query and no probe."""
+    client = Client()
+    query_log.clear()
+    client.get("/read/")
+    client.get("/read/")
+    routing_queries = [
+        sql for _, sql in query_log.entries if "catalog_author" not in sql
+    ]
+    assert len(query_log.probes()) == 2
+    assert len(routing_queries) == 2
+
+    query_log.clear()
+    client.post("/write/", {"name": "Clarice Lispector"})
+    routing_queries = [
+        sql for _, sql in query_log.entries if "catalog_author" not in sql
+    ]
+    assert routing_queries == ["SELECT pg_current_wal_insert_lsn()::text"]
