@@ -36,21 +36,29 @@ UNFOLD = {
             },
             {
                 "title": "Notes",
-                "items": [_item("Notes", "sticky_note_2", "admin:notes_note_changelist")],
+                "items": [
+                    _item("Notes", "sticky_note_2", "admin:notes_note_changelist")
+                ],
             },
             {
                 "title": "Operations",
                 "items": [
                     _item(
-                        "Replication", "lan", "admin:dbops_replication",
+                        "Replication",
+                        "lan",
+                        "admin:dbops_replication",
                         "dbops.permissions.can_view_ops",
                     ),
                     _item(
-                        "Queries", "query_stats", "admin:dbops_queries",
+                        "Queries",
+                        "query_stats",
+                        "admin:dbops_queries",
                         "dbops.permissions.can_view_ops",
                     ),
                     _item(
-                        "Migrations", "schema", "admin:dbops_migrations",
+                        "Migrations",
+                        "schema",
+                        "admin:dbops_migrations",
                         "dbops.permissions.can_view_ops",
                     ),
                 ],

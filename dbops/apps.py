@@ -27,4 +27,6 @@ class DbopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from dbops import checks  # noqa: F401  (registers the system checks)
+
         connection_created.connect(install_execute_wrappers, dispatch_uid="dbops")

@@ -1,0 +1,76 @@
+"""Settings come from the environment and fail clearly when incomplete."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def _load_settings(**env: str) -> subprocess.CompletedProcess:
+    """Import console.settings in a fresh interpreter with exactly `env`."""
+    clean = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME"}}
+    clean.update({"ENV_FILE": "/dev/null", **env})
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='console.settings';"
+        "from django.conf import settings;"
+        "print(sorted(settings.DATABASES), settings.DEBUG)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env=clean,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_settings_missing_secret_key_without_debug_fails_clearly():
+    """DEBUG off and no SECRET_KEY: start-up stops and names the variable."""
+    result = _load_settings()
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_settings_debug_without_secret_key_starts():
+    """DEBUG on may run with the throwaway development key."""
+    result = _load_settings(DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("True")
+
+
+def test_settings_several_replica_urls_become_numbered_aliases():
+    """Comma-separated replica URLs become replica, replica_2, replica_3."""
+    urls = ",".join(f"postgres://u:p@host{n}:5432/app" for n in (1, 2, 3))
+    result = _load_settings(SECRET_KEY="x" * 50, DATABASE_REPLICA_URLS=urls)
+    assert result.returncode == 0, result.stderr
+    expected = "['default', 'replica', 'replica_2', 'replica_3'] False"
+    assert result.stdout.strip() == expected
+
+
+def test_settings_empty_replica_urls_means_no_replica():
+    """An empty DATABASE_REPLICA_URLS configures the primary alone."""
+    result = _load_settings(SECRET_KEY="x" * 50, DATABASE_REPLICA_URLS="")
+    assert result.stdout.strip() == "['default'] False"
+
+
+def test_settings_default_to_local_cluster():
+    """With no DATABASE_URL the settings point at the local cluster."""
+    code = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE']='console.settings';"
+        "from django.conf import settings; d = settings.DATABASES;"
+        "print(d['default']['PORT'], d['replica']['PORT'])"
+    )
+    env = {"PATH": os.environ["PATH"], "ENV_FILE": "/dev/null", "DEBUG": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.split() == ["55432", "55433"]
