@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test serve bench lint venv system-packages
+.PHONY: run test serve bench lint venv setup system-packages
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +20,22 @@ venv: $(VENV)/.installed
 	@echo "SECRET_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(50))')" >> .env
 	@echo "Wrote .env (DEBUG=1 and a generated SECRET_KEY)"
 
-run: venv .env
+# What `run` and `serve` both need: the cluster, the schema, static files,
+# demo data and an admin user.
+setup: venv .env
 	@scripts/ensure-system-packages.sh postgres
 	$(MANAGE) pgcluster up
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput -v 0
 	$(MANAGE) populate --if-empty
 	$(MANAGE) ensure_admin
+
+run: setup
 	$(MANAGE) runserver 127.0.0.1:8000
+
+# The same console under gunicorn (gunicorn.conf.py: BIND, WEB_CONCURRENCY).
+serve: setup
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py
 
 test: venv
 	@scripts/ensure-system-packages.sh postgres chromium
