@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # Makes OpClass usable in indexes (the catalog's trigram indexes).
+    "django.contrib.postgres",
     "django_extensions",
     "import_export",
     "dbops",
@@ -80,6 +82,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Counts every query of the request, the routing middleware's own too.
+    "dbops.metrics.QueryCountMiddleware",
     # Outermost of the database-aware middleware: it opens the per-request
     # routing state before the session is read and records the write
     # position after the session is saved.
@@ -188,13 +192,32 @@ MEDIA_ROOT = BASE_DIR / "var" / "media"
 
 # --- Logging ----------------------------------------------------------------
 
+# Request and routing events are JSON lines (one per request, one per
+# replica going down or up), for log pipelines; the rest is plain text.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+            },
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "json": {"class": "logging.StreamHandler", "formatter": "json"},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "dbops.requests": {"handlers": ["json"], "level": "INFO", "propagate": False},
+        "dbops.routing": {"handlers": ["json"], "level": "INFO", "propagate": False},
+    },
 }
-
 
 # --- Replica routing (see dbops/conf.py) --------------------------------------
 
@@ -203,6 +226,11 @@ REPLICA_MAX_LAG_BYTES = env("REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024)
 REPLICA_RETRY_SECONDS = env("REPLICA_RETRY_SECONDS", 30.0)
 READ_YOUR_WRITES_MAX_AGE = env("READ_YOUR_WRITES_MAX_AGE", 60.0)
 METRICS_TOKEN = env("METRICS_TOKEN", "")
+# Query counters are shared by all server processes through files here
+# (prometheus_client's multiprocess mode). It must be set before
+# prometheus_client is first imported, hence here.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(BASE_DIR / "var" / "metrics"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
 # --- Admin theme --------------------------------------------------------------
 

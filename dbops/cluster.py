@@ -197,12 +197,20 @@ class Cluster:
 
     def wait_for_replay(self, role: str = "replica", timeout: float = 30.0) -> None:
         """Block until the replica has replayed everything the primary wrote."""
+        self._wait_for_position(role, "pg_last_wal_replay_lsn()", timeout)
+
+    def wait_for_receive(self, role: str = "replica", timeout: float = 30.0) -> None:
+        """Block until the replica has received (not necessarily replayed)
+        everything the primary wrote: how a paused replica's lag shows."""
+        self._wait_for_position(role, "pg_last_wal_receive_lsn()", timeout)
+
+    def _wait_for_position(self, role: str, position_sql: str, timeout: float) -> None:
         target = self.execute("primary", "SELECT pg_current_wal_lsn()")
         deadline = time.monotonic() + timeout
         while True:
             caught_up = self.execute(
                 role,
-                f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn",
+                f"SELECT {position_sql} >= '{target}'::pg_lsn",
             )
             if caught_up:
                 return

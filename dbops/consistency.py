@@ -13,7 +13,7 @@ maximum age bounds it in any case.
 from __future__ import annotations
 
 from django.core import signing
-from django.db import DatabaseError, connections
+from django.db import Error, connections
 
 from dbops import conf, health, routing, statements
 
@@ -44,7 +44,7 @@ def current_write_position() -> int | None:
         with connections[routing.PRIMARY].cursor() as cursor:
             cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
             position = health.lsn_to_int(cursor.fetchone()[0])
-    except DatabaseError:
+    except Error:
         return None
     health.primary_position.observe(position)
     return position

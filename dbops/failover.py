@@ -9,17 +9,37 @@ cursor, unaware. Django has no hook for this, hence the execute wrapper.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.db import InterfaceError, OperationalError, connections
 
-from dbops import health, routing
+from dbops import routing
+
+_disabled: ContextVar[bool] = ContextVar("dbops_failover_disabled", default=False)
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Let replica errors through: for statements that must fail on the
+    replica itself, such as the health probe, rather than quietly get the
+    primary's answer."""
+    token = _disabled.set(True)
+    try:
+        yield
+    finally:
+        _disabled.reset(token)
 
 
 def retry_on_primary(execute, sql, params, many, context):
+    from dbops import health
+
     try:
         return execute(sql, params, many, context)
     except (OperationalError, InterfaceError) as exc:
         replica = context["connection"]
-        if replica.in_atomic_block or _is_query_error(exc):
+        if _disabled.get() or replica.in_atomic_block or _is_query_error(exc):
             raise
         health.down_list.mark(replica.alias, reason=str(exc).strip().splitlines()[0])
         routing.forget_decision()

@@ -24,9 +24,9 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from django.db import DatabaseError, connections
+from django.db import Error, connections
 
-from dbops import conf
+from dbops import conf, failover
 
 logger = logging.getLogger("dbops.routing")
 
@@ -140,25 +140,43 @@ primary_position = _PrimaryPosition()
 def _close_quietly(alias: str) -> None:
     try:
         connections[alias].close()
-    except DatabaseError:
+    except Error:
         pass
 
 
 def _run_probe(alias: str) -> tuple:
-    with connections[alias].cursor() as cursor:
+    with failover.disabled(), connections[alias].cursor() as cursor:
         cursor.execute(PROBE_SQL)
         return cursor.fetchone()
+
+
+def _probe_row(alias: str) -> tuple:
+    """The probe's row, on a fresh connection if the persistent one broke.
+
+    A reused connection may have died while the server is fine (killed
+    backend, server restart), so one failure on it proves nothing; only a
+    fresh connection that fails marks the replica down.
+    """
+    reused = connections[alias].connection is not None
+    try:
+        return _run_probe(alias)
+    except Error:
+        _close_quietly(alias)
+        if not reused:
+            raise
+    return _run_probe(alias)
 
 
 def probe(alias: str) -> ReplicaStatus:
     """One query on the replica: its replay state and lag (see module doc).
 
     An unreachable replica is marked down and reported as not reachable; it
-    never raises.
+    never raises. `Error` rather than `DatabaseError`: a dead persistent
+    connection raises InterfaceError, which is not a DatabaseError.
     """
     try:
-        in_recovery, paused, receive, replay, lag_seconds = _run_probe(alias)
-    except DatabaseError as exc:
+        in_recovery, paused, receive, replay, lag_seconds = _probe_row(alias)
+    except Error as exc:
         _close_quietly(alias)
         down_list.mark(alias, reason=str(exc).strip().splitlines()[0])
         return ReplicaStatus(alias=alias, reachable=False, error=type(exc).__name__)
@@ -184,7 +202,7 @@ def primary_lsn(using: str = "default") -> int | None:
         with connections[using].cursor() as cursor:
             cursor.execute("SELECT pg_current_wal_lsn()::text")
             position = lsn_to_int(cursor.fetchone()[0])
-    except DatabaseError:
+    except Error:
         _close_quietly(using)
         return None
     primary_position.observe(position)

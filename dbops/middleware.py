@@ -3,7 +3,9 @@ rules (unsafe methods, admin forms) and hands out read-your-writes tokens."""
 
 from __future__ import annotations
 
-from dbops import consistency, routing
+import time
+
+from dbops import consistency, requestlog, routing
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -31,12 +33,16 @@ class RoutingMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        started = time.perf_counter()
         method_reason = None if request.method in SAFE_METHODS else "method"
         token = consistency.read_token(request)
         with routing.request_scope(token, method_reason) as state:
             request.routing = state
             response = self.get_response(request)
             consistency.update_cookie(response, state)
+            requestlog.log_request(
+                request, response, state, time.perf_counter() - started
+            )
         return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):

@@ -179,6 +179,7 @@ def _make_replay_lag(cluster, *, role: str = "replica") -> None:
             "SELECT 'lag ' || n, repeat('x', 200), '', now() "
             "FROM generate_series(1, 200) AS n"
         )
+    cluster.wait_for_receive(role)
 
 
 def test_replica_over_lag_seconds_gets_no_reads(db, cluster, settings, routing_urls):

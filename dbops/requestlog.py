@@ -1,0 +1,33 @@
+"""One JSON line per request: what was asked, what was answered, how long it
+took and where its reads went (a replica, or the primary and why)."""
+
+from __future__ import annotations
+
+import logging
+
+from dbops import routing
+
+logger = logging.getLogger("dbops.requests")
+
+
+def route_of(state: routing.RoutingState) -> dict[str, str]:
+    """Where this request's reads went, and why."""
+    reason = routing.primary_reason()
+    if reason:
+        return {"alias": routing.PRIMARY, "reason": reason}
+    if state.decision is None:
+        return {"alias": "", "reason": "no-reads"}
+    return {"alias": state.decision.alias, "reason": state.decision.reason}
+
+
+def log_request(request, response, state: routing.RoutingState, seconds: float) -> None:
+    logger.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 1),
+            "route": route_of(state),
+        },
+    )
