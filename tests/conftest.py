@@ -38,6 +38,7 @@ def django_db_setup(cluster, django_db_blocker):
     cluster.execute("primary", f'CREATE DATABASE "{name}"')
     with django_db_blocker.unblock():
         call_command("migrate", verbosity=0, interactive=False)
+        call_command("createcachetable", verbosity=0)  # uploads between import steps
         for alias in connections:
             connections[alias].close()
     cluster.wait_for_replay()
@@ -65,7 +66,11 @@ def db(django_db_setup, django_db_blocker, cluster):
     friends run on the real pair too.
     """
     with django_db_blocker.unblock():
+        # Drills kill backends and restart servers: never reuse a connection
+        # that an earlier test may have left dead.
+        connections.close_all()
         yield
+        connections.close_all()
         for role in cluster.replica_roles:
             if cluster.is_running(role):
                 cluster.resume_replay(role)

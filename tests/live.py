@@ -60,10 +60,11 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
-                time.sleep(0.1)
+            except requests.RequestException:  # not listening, or still booting
+                pass
+            time.sleep(0.1)
         raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()}")
 
     def stop(self) -> None:
