@@ -39,7 +39,7 @@ def retry_on_primary(execute, sql, params, many, context):
         return execute(sql, params, many, context)
     except (OperationalError, InterfaceError) as exc:
         replica = context["connection"]
-        if _disabled.get() or replica.in_atomic_block or _is_query_error(exc):
+        if _disabled.get() or replica.in_atomic_block or is_query_error(exc):
             raise
         health.down_list.mark(replica.alias, reason=str(exc).strip().splitlines()[0])
         routing.forget_decision()
@@ -52,7 +52,7 @@ def retry_on_primary(execute, sql, params, many, context):
         return result
 
 
-def _is_query_error(exc: Exception) -> bool:
+def is_query_error(exc: Exception) -> bool:
     """True for errors of the query itself (a cancelled statement, a recovery
     conflict), which the primary would not fix; False for a lost connection."""
     cause = exc.__cause__

@@ -3,9 +3,15 @@ rules (unsafe methods, admin forms) and hands out read-your-writes tokens."""
 
 from __future__ import annotations
 
+import logging
 import time
 
-from dbops import consistency, requestlog, routing
+from django.db import InterfaceError, OperationalError
+from django.template.response import TemplateResponse
+
+from dbops import consistency, failover, requestlog, routing
+
+logger = logging.getLogger("dbops.routing")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -49,3 +55,20 @@ class RoutingMiddleware:
         if is_admin_form(request.resolver_match):
             routing.force_primary_for_request("admin-form")
         return None
+
+    def process_exception(self, request, exception):
+        """A lost database connection that reached the view means the
+        primary is unreachable (replica failures are routed around before
+        this): say so with a 503 and Retry-After rather than a 500."""
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        if failover.is_query_error(exception):
+            return None
+        logger.error(
+            "primary unreachable",
+            extra={"event": "primary_down", "path": request.path},
+        )
+        response = TemplateResponse(
+            request, "dbops/unavailable.html", status=503, headers={"Retry-After": "5"}
+        )
+        return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from dbops import routing
+from dbops import metrics, routing
 
 logger = logging.getLogger("dbops.requests")
 
@@ -20,6 +20,16 @@ def route_of(state: routing.RoutingState) -> dict[str, str]:
     return {"alias": state.decision.alias, "reason": state.decision.reason}
 
 
+def query_counts() -> dict[str, dict[str, int]]:
+    """This request's queries so far, per alias, reads and writes apart."""
+    tally = metrics.current_tally()
+    if tally is None:
+        return {}
+    return {
+        row.alias: {"reads": row.reads, "writes": row.writes} for row in tally.rows()
+    }
+
+
 def log_request(request, response, state: routing.RoutingState, seconds: float) -> None:
     logger.info(
         "request",
@@ -29,5 +39,6 @@ def log_request(request, response, state: routing.RoutingState, seconds: float) 
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 1),
             "route": route_of(state),
+            "queries": query_counts(),
         },
     )

@@ -156,6 +156,8 @@ def test_drill_primary_restarted_under_load(server, cluster):
     result = load.join()
 
     _assert_nothing_lost(result)
+    statuses = {status for _, status in result.timeline if status >= 500}
+    assert statuses <= {503}, "a primary outage answers 503, never a 500"
     recovered_by = restart_done + 3
     late_errors = [
         t for t, status in result.timeline if t > recovered_by and status >= 500
