@@ -10,8 +10,16 @@ from __future__ import annotations
 from dbops import routing
 
 
+# Django's database cache (`DatabaseCache`) is shared state between worker
+# processes, not a copy of application data: a read must see what another
+# worker wrote a moment ago, so it never goes to a replica.
+PRIMARY_ONLY_APP_LABELS = frozenset({"django_cache"})
+
+
 class PrimaryReplicaRouter:
     def db_for_read(self, model, **hints) -> str:
+        if model._meta.app_label in PRIMARY_ONLY_APP_LABELS:
+            return routing.PRIMARY
         return routing.read_alias()
 
     def db_for_write(self, model, **hints) -> str:

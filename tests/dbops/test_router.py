@@ -39,3 +39,14 @@ def test_checks_flag_replica_allowed_to_migrate(settings):
 class MigrateEverywhere:
     def allow_migrate(self, db, app_label, **hints):
         return True
+
+
+def test_database_cache_reads_primary(db, query_log):
+    """The database cache is shared between workers: its reads go to the
+    primary, so a value one worker just set is there for the next."""
+    from django.core.cache import cache
+
+    cache.set("routing-probe", "fresh", 60)
+    query_log.clear()
+    assert cache.get("routing-probe") == "fresh"
+    assert query_log.aliases("console_cache") == {"default"}
