@@ -1,0 +1,87 @@
+"""The small notes pages: a list, a create form and a delete button.
+
+They render inside the admin's frame (sidebar, header, messages, styles) by
+extending unfold's `admin/base_site.html` with the admin site's context.
+Staff only: `notes/urls.py` wraps every view in `staff_member_required`,
+which sends anyone else to the admin login.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.contrib.messages.views import SuccessMessageMixin
+from django.template.loader import render_to_string
+from django.urls import reverse_lazy
+from django.utils.text import Truncator
+from django.views.generic import CreateView, DeleteView, ListView
+
+from catalog.paginator import EstimatedCountPaginator
+from notes.forms import NoteForm
+from notes.models import Note
+
+
+class ConsolePageMixin:
+    """Gives a template what the admin's base template needs."""
+
+    title = ""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(admin.site.each_context(self.request))
+        context["title"] = self.title
+        return context
+
+
+class NoteListView(ConsolePageMixin, ListView):
+    title = "Notes"
+    queryset = Note.objects.order_by("-created_at", "-id")
+    paginate_by = 25
+    paginator_class = EstimatedCountPaginator
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["table"] = notes_table(self.request, context["object_list"])
+        page = context["page_obj"]
+        if page.has_previous():
+            context["previous_url"] = f"?page={page.previous_page_number()}"
+        if page.has_next():
+            context["next_url"] = f"?page={page.next_page_number()}"
+        return context
+
+
+def notes_table(request, notes) -> dict:
+    """The page's notes in the shape of unfold's table component."""
+    return {
+        "headers": ["Title", "Content", "Created", ""],
+        "rows": [
+            [
+                note.title,
+                Truncator(note.content).chars(80),
+                naturaltime(note.created_at),
+                render_to_string(
+                    "notes/delete_button.html", {"note": note}, request=request
+                ),
+            ]
+            for note in notes
+        ],
+    }
+
+
+class NoteCreateView(ConsolePageMixin, SuccessMessageMixin, CreateView):
+    title = "New note"
+    form_class = NoteForm
+    template_name = "notes/note_form.html"
+    success_url = reverse_lazy("notes:list")
+    success_message = "Note “%(title)s” was created."
+
+
+class NoteDeleteView(SuccessMessageMixin, DeleteView):
+    """Deletes on POST; there is no confirmation page, so GET is refused."""
+
+    model = Note
+    http_method_names = ["post"]
+    success_url = reverse_lazy("notes:list")
+
+    def get_success_message(self, cleaned_data) -> str:
+        return f"Note “{self.object.title}” was deleted."
