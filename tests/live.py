@@ -53,7 +53,11 @@ class LiveServer:
         self.process = subprocess.Popen(
             command, cwd=PROJECT, env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
-        self._wait_until_serving()
+        try:
+            self._wait_until_serving()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait_until_serving(self, timeout: float = 30) -> None:

@@ -8,12 +8,15 @@ import os
 from pathlib import Path
 
 # CONSOLE_TEST_PORT moves the whole test pair (primary on it, replicas on the
-# next ports), so that two checkouts can run their suites side by side.
-_PORT = int(os.environ.get("CONSOLE_TEST_PORT", "55442"))
+# next ports), so that two checkouts can run their suites side by side. The
+# default lies below Linux's ephemeral port range (32768-60999): the drills
+# restart servers mid-suite, and a port in that range may meanwhile have been
+# taken as the local end of some client connection.
+_PORT = int(os.environ.get("CONSOLE_TEST_PORT", "25442"))
 _ROOT = Path(__file__).resolve().parent.parent / "var"
 
 TEST_CLUSTER = {
-    "root": _ROOT / ("pgcluster-test" if _PORT == 55442 else f"pgcluster-test-{_PORT}"),
+    "root": _ROOT / ("pgcluster-test" if _PORT == 25442 else f"pgcluster-test-{_PORT}"),
     "primary_port": _PORT,
     "replica_port": _PORT + 1,
     "replicas": 2,  # replica_2 is only configured by the tests that need it
@@ -27,6 +30,9 @@ def _url(port: int) -> str:
 
 os.environ["DATABASE_URL"] = _url(TEST_CLUSTER["primary_port"])
 os.environ["DATABASE_REPLICA_URLS"] = _url(TEST_CLUSTER["replica_port"])
+# The suite's servers are plain http with DEBUG off: no redirect to https,
+# no secure-only cookies (tests/security checks production's settings).
+os.environ["HTTPS"] = "0"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnop")
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(TEST_CLUSTER["root"] / "metrics"))
 

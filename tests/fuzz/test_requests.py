@@ -1,0 +1,148 @@
+"""Property-based bad input at the request surface: odd paths and parameters
+at the JSON views and ops pages, malformed form posts at the admin and the
+notes pages. Never a 500, never a partial write, and a refusal that says
+what was wrong."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from django.db import connections
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from catalog.models import Author, Book
+from notes.models import Note
+
+# Each example is a real request against the real pair: keep the count
+# modest, and the data from earlier examples is fine to keep around.
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+# Any text, including NUL, surrogate-free unicode, control characters.
+odd_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=400)
+odd_param = st.one_of(
+    odd_text,
+    st.integers().map(str),
+    st.sampled_from(["", "0", "-1", "1e9", "NaN", "%00", "../", "' OR 1=1 --"]),
+)
+
+
+def _count(model) -> int:
+    return model.objects.using("default").count()
+
+
+@pytest.fixture
+def staff(admin_client, cluster):
+    cluster.wait_for_replay()
+    return admin_client
+
+
+@FUZZ
+@given(page=odd_param)
+def test_fuzz_author_json_page_param(staff, page):
+    """Any ?page= on the authors JSON is a 200 or a JSON 400/404 that says
+    what was wrong."""
+    response = staff.get("/catalog/authors/", {"page": page})
+    assert response.status_code in {200, 400, 404}
+    if response.status_code != 200:
+        assert response.json()["error"]
+
+
+@FUZZ
+@given(segment=odd_text, page=odd_param)
+def test_fuzz_books_json_path_and_param(staff, segment, page):
+    """Odd path segments under /catalog/books/ are 404s or JSON answers."""
+    response = staff.get(f"/catalog/books/{quote(segment, safe='')}/", {"page": page})
+    assert response.status_code in {200, 400, 404}
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(
+        [
+            "/admin/dbops/replication/",
+            "/admin/dbops/queries/",
+            "/admin/dbops/migrations/",
+        ]
+    ),
+    params=st.dictionaries(odd_text.filter(bool), odd_param, max_size=3),
+)
+def test_fuzz_ops_pages_query_params(staff, path, params):
+    """Ops pages ignore or refuse odd parameters; they never fail."""
+    response = staff.get(path, params)
+    assert response.status_code in {200, 400}
+
+
+@FUZZ
+@given(name=odd_text, bio=odd_text, country=odd_text)
+def test_fuzz_author_add_form(staff, name, bio, country):
+    """A malformed author form is refused with a message and writes nothing;
+    a valid one writes exactly one author."""
+    before = _count(Author)
+    response = staff.post(
+        "/admin/catalog/author/add/", {"name": name, "bio": bio, "country": country}
+    )
+    assert response.status_code in {200, 302}
+    if response.status_code == 200:
+        assert _count(Author) == before
+        assert (
+            "errornote" in response.content.decode()
+            or "error" in response.content.decode()
+        )
+    else:
+        assert _count(Author) == before + 1
+
+
+@FUZZ
+@given(
+    title=odd_text,
+    published=odd_param,
+    isbn=odd_text,
+    author=st.one_of(
+        st.integers(min_value=-(2**70), max_value=2**70).map(str), odd_text
+    ),
+)
+def test_fuzz_book_add_form(staff, title, published, isbn, author):
+    """Bad dates, unknown or absurd author ids and junk text never crash the
+    book form and never write a partial row."""
+    Author.objects.get_or_create(name="Fuzz Author")
+    before = _count(Book)
+    response = staff.post(
+        "/admin/catalog/book/add/",
+        {"title": title, "published": published, "isbn": isbn, "author": author},
+    )
+    assert response.status_code in {200, 302}
+    assert _count(Book) == before + (1 if response.status_code == 302 else 0)
+
+
+@FUZZ
+@given(title=odd_text, content=odd_text)
+def test_fuzz_note_create_page(staff, title, content):
+    """The notes create page answers a form error or a redirect, and writes
+    one note only on the redirect."""
+    before = _count(Note)
+    response = staff.post("/notes/create/", {"title": title, "content": content})
+    assert response.status_code in {200, 302}
+    assert _count(Note) == before + (1 if response.status_code == 302 else 0)
+
+
+@FUZZ
+@given(note_id=odd_text)
+def test_fuzz_note_delete_path(staff, note_id):
+    """Deleting a note by an odd id is a 404 (or 405), never a 500."""
+    response = staff.post(f"/notes/{quote(note_id, safe='')}/delete/")
+    assert response.status_code in {302, 404, 405}
+
+
+def test_fuzz_connections_left_usable(staff):
+    """After the fuzzing above the connections still work (no broken
+    transaction left behind by a refused write)."""
+    for alias in connections:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
