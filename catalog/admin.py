@@ -8,7 +8,10 @@ author.
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
@@ -16,7 +19,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin
+from unfold.admin import ModelAdmin, checkbox
 from unfold.contrib.filters.admin import (
     AutocompleteSelectFilter,
     DropdownFilter,
@@ -27,6 +30,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 
 from catalog.models import Author, Book
 from catalog.paginator import EstimatedCountPaginator
+from console.widgets import ValidatingAutocompleteSelect
 
 TRIGRAM_HELP = (
     "Substring search in the {field}, ignoring case; served by a trigram "
@@ -67,6 +71,29 @@ class HasIsbnFilter(RadioFilter):
         return queryset
 
 
+@cache
+def row_checkbox_html() -> str:
+    """unfold's row checkbox, rendered once, as a format string for the pk."""
+    marker = "__pk__"
+    html = checkbox.render(helpers.ACTION_CHECKBOX_NAME, marker)
+    return html.replace("{", "{{").replace("}", "}}").replace(marker, "{pk}")
+
+
+class RowCheckboxMixin:
+    """unfold's action checkbox without a template render per row.
+
+    unfold renders every row's checkbox through the widget's template: on a
+    100-row changelist that is a third of the page's CPU time (about 35 ms of
+    90 on the benchmark machine). The markup differs only in the value, so it
+    is rendered once and filled in; the HTML is the same.
+    """
+
+    def action_checkbox(self, obj) -> str:
+        return format_html(row_checkbox_html(), pk=obj.pk)
+
+    action_checkbox.short_description = ModelAdmin.action_checkbox.short_description
+
+
 def book_counts() -> Subquery:
     """Books per author as a correlated subquery.
 
@@ -85,7 +112,7 @@ def book_counts() -> Subquery:
 
 
 @admin.register(Author)
-class AuthorAdmin(ModelAdmin):
+class AuthorAdmin(RowCheckboxMixin, ModelAdmin):
     list_display = ["name", "country", "book_count", "created_at"]
     search_fields = ["name"]
     search_help_text = TRIGRAM_HELP.format(field="name")
@@ -109,7 +136,7 @@ class AuthorAdmin(ModelAdmin):
 
 
 @admin.register(Book)
-class BookAdmin(ModelAdmin):
+class BookAdmin(RowCheckboxMixin, ModelAdmin):
     list_display = ["title", "author", "published", "isbn"]
     list_select_related = ["author"]
     # Sorting by another column would sort the whole table for one page.
@@ -129,6 +156,13 @@ class BookAdmin(ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     # "Select all N" would act on an estimated number of rows.
     list_disable_select_all = True
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.autocomplete_fields:
+            kwargs["widget"] = ValidatingAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 # Users and groups, re-registered with unfold's styling. They live here
