@@ -56,6 +56,14 @@ if Path("/dev/shm").is_dir():
     worker_tmp_dir = "/dev/shm"
 
 
+# The settings default the metrics directory to var/metrics; the master must
+# agree with its workers on it (they inherit its environment), or it would
+# clean a directory they do not write to.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(__file__).resolve().parent / "var" / "metrics")
+)
+
+
 def _multiproc_dir() -> Path | None:
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     return Path(path) if path else None

@@ -138,13 +138,15 @@ def test_serving_stale_metrics_cleared_on_start(server):
 
 
 def test_config_defaults_from_cpus(monkeypatch):
-    """Without variables: loopback port 8000 and 2 x CPUs + 1 workers."""
+    """Without variables: loopback port 8000, 2 x CPUs + 1 workers, and the
+    metrics directory the settings default to (workers inherit it)."""
     config = load_config(monkeypatch)
 
     assert config["bind"] == ["127.0.0.1:8000"]
     assert config["workers"] == 2 * len(os.sched_getaffinity(0)) + 1
     assert config["wsgi_app"] == "console.wsgi:application"
     assert config["accesslog"] == "-"
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(PROJECT / "var" / "metrics")
 
 
 def test_config_bind_and_workers_from_env(monkeypatch):
@@ -169,9 +171,9 @@ def test_config_child_exit_marks_worker_dead(monkeypatch, tmp_path):
     assert other.exists()
 
 
-def test_config_hooks_without_metrics_dir(monkeypatch):
-    """Without PROMETHEUS_MULTIPROC_DIR the hooks do nothing and do not fail."""
-    config = load_config(monkeypatch)
+def test_config_hooks_with_metrics_dir_off(monkeypatch):
+    """With PROMETHEUS_MULTIPROC_DIR empty the hooks do nothing and do not fail."""
+    config = load_config(monkeypatch, PROMETHEUS_MULTIPROC_DIR="")
 
     config["on_starting"](None)
     config["child_exit"](None, SimpleNamespace(pid=1234))
