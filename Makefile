@@ -37,6 +37,12 @@ run: setup
 serve: setup
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py
 
+# A million books on a cluster of its own (var/pgcluster-bench, ports
+# 55452/55453); results in docs/benchmarks.md. See `python -m bench --help`.
+bench: venv
+	@scripts/ensure-system-packages.sh postgres
+	$(PY) -m bench
+
 test: venv
 	@scripts/ensure-system-packages.sh postgres chromium
 	$(PY) -m pytest
