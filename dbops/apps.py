@@ -10,12 +10,13 @@ def install_execute_wrappers(sender, connection, **kwargs) -> None:
     `connection_created` fires on every (re)connect of the same wrapper
     object, hence the membership checks.
     """
-    from dbops import consistency, failover, routing
+    from dbops import consistency, failover, metrics, routing
 
     if connection.alias == routing.PRIMARY:
         wanted = [consistency.track_writes]
     else:
         wanted = [failover.retry_on_primary]
+    wanted.append(metrics.count_queries)
     for wrapper in wanted:
         if wrapper not in connection.execute_wrappers:
             connection.execute_wrappers.append(wrapper)

@@ -1,29 +1,219 @@
-"""Thin views over the dbops collectors (placeholders until the ops issue)."""
+"""Thin views over the dbops collectors: the health endpoints and the
+operations pages of the admin (mounted by `dbops.urls.admin_urlpatterns`)."""
 
 from __future__ import annotations
 
+import hmac
+import json
+from datetime import timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from dbops import metrics, migration_status, permissions, replication
+from dbops.models import LagSample
+
+# --- Health endpoints -----------------------------------------------------------
 
 
+@never_cache
 def healthz(request):
+    """Liveness: the process answers. Touches no database on purpose, so
+    that a database outage does not get the app servers restarted."""
     return JsonResponse({"status": "ok"})
 
 
+@never_cache
 def readyz(request):
-    return JsonResponse({"status": "ok"})
+    """Readiness: 200 while the primary answers, 503 when it does not."""
+    report = replication.readiness()
+    return JsonResponse(report.as_json(), status=200 if report.primary_up else 503)
 
 
-def metrics(request):
-    return HttpResponse("", content_type="text/plain")
+def _bearer_ok(request) -> bool | None:
+    """True/False for a bearer token that matches METRICS_TOKEN or not; None
+    when the request brings none (or no token is configured)."""
+    expected = getattr(settings, "METRICS_TOKEN", "")
+    header = request.headers.get("Authorization", "")
+    if not expected or not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(token.strip().encode(), expected.encode())
 
 
-def replication(request):
-    return HttpResponse("replication")
+@never_cache
+def prometheus_metrics(request):
+    """Prometheus text format, for a scraper with the bearer token or a staff
+    member with the operations permission."""
+    bearer = _bearer_ok(request)
+    if bearer is None and request.user.is_authenticated:
+        if not permissions.can_view_ops(request):
+            raise PermissionDenied
+    elif not bearer:
+        response = HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    now = replication.replicas_now()
+    body, content_type = metrics.exposition(
+        primary_up=now.primary_up, replicas=[row.status for row in now.replicas]
+    )
+    return HttpResponse(body, content_type=content_type)
 
 
-def queries(request):
-    return HttpResponse("queries")
+# --- Operations pages -------------------------------------------------------------
 
 
-def migrations(request):
-    return HttpResponse("migrations")
+def ops_page(view):
+    """Staff (checked by `admin_view`) with the operations permission."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not permissions.can_view_ops(request):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _render(request, site, template: str, title: str, context: dict):
+    return TemplateResponse(
+        request,
+        template,
+        {**site.each_context(request), "title": title, **context},
+    )
+
+
+@ops_page
+def replication_page(request, site):
+    overview = replication.replication_overview()
+    history = [
+        {
+            "alias": alias,
+            "charts": _lag_charts(samples),
+            "tracker": _availability(samples, overview.now.max_lag_seconds),
+        }
+        for alias, samples in overview.history.items()
+    ]
+    return _render(
+        request,
+        site,
+        "dbops/replication.html",
+        "Replication",
+        {"overview": overview, "now": overview.now, "history": history},
+    )
+
+
+@ops_page
+def queries_page(request, site):
+    return _render(
+        request,
+        site,
+        "dbops/queries.html",
+        "Queries",
+        {
+            "totals": metrics.query_totals(),
+            "tally": metrics.current_tally(),
+            "can_reset": permissions.can_reset_counters(request),
+        },
+    )
+
+
+@require_POST
+@ops_page
+def queries_reset(request, site):
+    if not permissions.can_reset_counters(request):
+        raise PermissionDenied
+    metrics.counters_reset(user=request.user)
+    messages.success(request, "Query counters reset.")
+    return redirect("admin:dbops_queries")
+
+
+@ops_page
+def migrations_page(request, site):
+    return _render(
+        request,
+        site,
+        "dbops/migrations.html",
+        "Migrations",
+        {"status": migration_status.migration_status()},
+    )
+
+
+# --- Chart data (Chart.js, drawn by unfold's chart components) -------------------
+
+
+def _lag_charts(samples: list[LagSample]) -> dict[str, str]:
+    labels = [timezone.localtime(s.taken_at).strftime("%H:%M:%S") for s in samples]
+
+    def chart(label: str, values: list, suffix: str) -> str:
+        return json.dumps(
+            {
+                "labels": labels,
+                "datasets": [
+                    {
+                        "label": label,
+                        "data": values,
+                        "borderColor": "var(--color-primary-600)",
+                        "backgroundColor": "var(--color-primary-600)",
+                        "spanGaps": False,
+                        "displayYAxis": True,
+                        "suffixYAxis": suffix,
+                        "maxTicksXLimit": 8,
+                    }
+                ],
+            }
+        )
+
+    return {
+        "seconds": chart("Lag (seconds)", [s.lag_seconds for s in samples], "s"),
+        "kib": chart(
+            "Lag (KiB)",
+            [
+                None if s.lag_bytes is None else round(s.lag_bytes / 1024, 1)
+                for s in samples
+            ],
+            "KiB",
+        ),
+    }
+
+
+def _availability(
+    samples: list[LagSample], max_lag_seconds: float, minutes: int = 60
+) -> list[dict]:
+    """One tracker bar per minute of the last hour, coloured by the worst
+    sample in it: down, paused or lagging, fine, or no sample."""
+    end = timezone.now()
+    start = end - timedelta(minutes=minutes)
+    worst: dict[int, int] = {}
+    for sample in samples:
+        minute = int((sample.taken_at - start).total_seconds() // 60)
+        if 0 <= minute < minutes:
+            worst[minute] = max(
+                worst.get(minute, 0), _severity(sample, max_lag_seconds)
+            )
+    colours = ["bg-base-300", "bg-green-500", "bg-orange-400", "bg-red-600"]
+    names = ["no sample", "replaying", "paused or lagging", "down"]
+    bars = []
+    for minute in range(minutes):
+        level = worst.get(minute, 0)
+        at = timezone.localtime(start + timedelta(minutes=minute))
+        bars.append({"color": colours[level], "tooltip": f"{at:%H:%M} {names[level]}"})
+    return bars
+
+
+def _severity(sample: LagSample, max_lag_seconds: float) -> int:
+    if not sample.reachable:
+        return 3
+    if sample.replay_paused or (sample.lag_seconds or 0) > max_lag_seconds:
+        return 2
+    return 1

@@ -18,6 +18,9 @@ from django.db import connection, connections
 from dbops import routing
 from dbops.cluster import Cluster
 
+# The operations pages' clients (staff with and without the dbops permissions).
+pytest_plugins = ["tests.dbops.ops_fixtures"]
+
 # Tables that migrations fill and the tests never write.
 KEPT_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
 

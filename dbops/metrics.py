@@ -1,0 +1,387 @@
+"""Per-alias query counts and time: this request's, and totals across every
+process of the server.
+
+Every query run through Django's cursors passes `count_queries` (an execute
+wrapper put on each connection by `dbops.apps`), which adds it to:
+
+* prometheus_client counters in multiprocess mode: each process writes its
+  own memory-mapped file under PROMETHEUS_MULTIPROC_DIR and readers sum the
+  files, so the workers of a gunicorn server add up to one total, which both
+  the queries page and /metrics read;
+* the current request's tally, a context variable that
+  `QueryCountMiddleware` opens for each request (the admin footer shows it).
+
+Prometheus counters must never go backwards, so the queries page's reset
+stores a baseline instead (the totals at that moment, in a file next to the
+counter files, so that wiping the directory at server start wipes both) and
+the page shows the totals minus the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from dbops import statements
+
+PRIMARY = "default"
+READ, WRITE = "read", "write"
+BASELINE_FILE = "query-counters-baseline.json"
+
+# registry=None: in multiprocess mode the values live in the shared files and
+# are read back through a MultiProcessCollector, never a process's registry.
+QUERIES = Counter(
+    "dbops_queries",
+    "Queries run, per database alias and kind (read or write).",
+    ["alias", "kind"],
+    registry=None,
+)
+QUERY_SECONDS = Histogram(
+    "dbops_query_duration_seconds",
+    "Time spent executing queries, per database alias and kind.",
+    ["alias", "kind"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+    registry=None,
+)
+QUERY_ERRORS = Counter(
+    "dbops_query_errors",
+    "Queries that raised a database error, per database alias.",
+    ["alias"],
+    registry=None,
+)
+
+
+@dataclass
+class AliasCount:
+    alias: str
+    reads: int = 0
+    writes: int = 0
+    read_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+    @property
+    def queries(self) -> int:
+        return self.reads + self.writes
+
+    @property
+    def seconds(self) -> float:
+        return self.read_seconds + self.write_seconds
+
+    @property
+    def milliseconds(self) -> float:
+        return self.seconds * 1000
+
+    @property
+    def read_milliseconds(self) -> float:
+        return self.read_seconds * 1000
+
+    @property
+    def write_milliseconds(self) -> float:
+        return self.write_seconds * 1000
+
+    def add(self, kind: str, count: float, seconds: float) -> None:
+        if kind == WRITE:
+            self.writes += int(count)
+            self.write_seconds += seconds
+        else:
+            self.reads += int(count)
+            self.read_seconds += seconds
+
+
+class QueryTally:
+    """Query counts and time per alias, for one request (or any block)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, AliasCount] = {}
+
+    def add(self, alias: str, kind: str, seconds: float, count: float = 1) -> None:
+        entry = self._counts.get(alias)
+        if entry is None:
+            entry = self._counts[alias] = AliasCount(alias)
+        entry.add(kind, count, seconds)
+
+    def get(self, alias: str) -> AliasCount:
+        return self._counts.get(alias) or AliasCount(alias)
+
+    def rows(self) -> list[AliasCount]:
+        """One row per alias that ran a query, the primary first."""
+        return sorted(
+            self._counts.values(), key=lambda c: (c.alias != PRIMARY, c.alias)
+        )
+
+    @property
+    def queries(self) -> int:
+        return sum(c.queries for c in self._counts.values())
+
+    @property
+    def replica_share(self) -> float | None:
+        return replica_share(self.rows())
+
+
+def replica_share(rows: Iterable[AliasCount]) -> float | None:
+    """The fraction of reads that replicas served, None before any read."""
+    rows = list(rows)
+    reads = sum(row.reads for row in rows)
+    if not reads:
+        return None
+    return sum(row.reads for row in rows if row.alias != PRIMARY) / reads
+
+
+_tally: ContextVar[QueryTally | None] = ContextVar("dbops_query_tally", default=None)
+_counting: ContextVar[bool] = ContextVar("dbops_query_counting", default=True)
+
+
+@contextmanager
+def request_tally() -> Iterator[QueryTally]:
+    """Count the queries of the block (a request, or a test) in a new tally."""
+    tally = QueryTally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+
+
+def current_tally() -> QueryTally | None:
+    return _tally.get()
+
+
+@contextmanager
+def not_counted() -> Iterator[None]:
+    """Leave the block's queries out of the counters (the lag sampler's own
+    probes are monitoring overhead, not the console's load)."""
+    token = _counting.set(False)
+    try:
+        yield
+    finally:
+        _counting.reset(token)
+
+
+def count_queries(execute, sql, params, many, context):
+    """Execute wrapper: count the query by alias and kind, and time it."""
+    if not _counting.get():
+        return execute(sql, params, many, context)
+    alias = context["connection"].alias
+    kind = WRITE if statements.is_write(sql) else READ
+    started = time.perf_counter()
+    try:
+        result = execute(sql, params, many, context)
+    except Exception:
+        QUERY_ERRORS.labels(alias).inc()
+        raise
+    seconds = time.perf_counter() - started
+    QUERIES.labels(alias, kind).inc()
+    QUERY_SECONDS.labels(alias, kind).observe(seconds)
+    tally = _tally.get()
+    if tally is not None:
+        tally.add(alias, kind, seconds)
+    return result
+
+
+class QueryCountMiddleware:
+    """Opens a fresh query tally for each request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with request_tally() as tally:
+            request.query_tally = tally
+            return self.get_response(request)
+
+
+# --- Totals across processes -------------------------------------------------
+
+
+def metrics_dir() -> Path:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        raise RuntimeError(
+            "PROMETHEUS_MULTIPROC_DIR is not set: console/settings.py sets it "
+            "before prometheus_client is imported"
+        )
+    return Path(path)
+
+
+@dataclass(frozen=True)
+class QueryTotals:
+    rows: list[AliasCount]
+    reset_at: datetime | None = None
+    reset_by: str = ""
+
+    @property
+    def queries(self) -> int:
+        return sum(row.queries for row in self.rows)
+
+    @property
+    def replica_share(self) -> float | None:
+        return replica_share(self.rows)
+
+
+def _raw_totals(path: Path) -> dict[tuple[str, str], list[float]]:
+    """{(alias, kind): [count, seconds]} summed over every process's file."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    for metric in multiprocess.MultiProcessCollector(None, path=str(path)).collect():
+        for sample in metric.samples:
+            if sample.name == "dbops_queries_total":
+                slot = 0
+            elif sample.name == "dbops_query_duration_seconds_sum":
+                slot = 1
+            else:
+                continue
+            key = (sample.labels["alias"], sample.labels["kind"])
+            totals.setdefault(key, [0.0, 0.0])[slot] += sample.value
+    return totals
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    reset_at: datetime | None = None
+    reset_by: str = ""
+
+
+def _read_baseline(path: Path) -> _Baseline:
+    try:
+        data = json.loads((path / BASELINE_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return _Baseline()
+    values = {
+        (entry["alias"], entry["kind"]): [entry["count"], entry["seconds"]]
+        for entry in data.get("values", [])
+    }
+    return _Baseline(
+        values=values,
+        reset_at=datetime.fromisoformat(data["reset_at"]),
+        reset_by=data.get("reset_by", ""),
+    )
+
+
+def query_totals(*, path: Path | None = None) -> QueryTotals:
+    """Totals per alias across every process since the server started (or
+    since the last reset), primary first."""
+    path = path or metrics_dir()
+    baseline = _read_baseline(path)
+    rows: dict[str, AliasCount] = {}
+    for (alias, kind), (count, seconds) in sorted(_raw_totals(path).items()):
+        base_count, base_seconds = baseline.values.get((alias, kind), (0, 0.0))
+        row = rows.setdefault(alias, AliasCount(alias))
+        # A counter below its baseline was restarted (its files were wiped
+        # but not the baseline): show it from zero rather than negative.
+        if count < base_count:
+            base_count, base_seconds = 0, 0.0
+        row.add(kind, count - base_count, max(seconds - base_seconds, 0.0))
+    ordered = sorted(rows.values(), key=lambda c: (c.alias != PRIMARY, c.alias))
+    return QueryTotals(ordered, reset_at=baseline.reset_at, reset_by=baseline.reset_by)
+
+
+def counters_reset(*, user, path: Path | None = None) -> QueryTotals:
+    """Start the queries page's totals from zero (the Prometheus counters
+    keep counting; see the module docstring). Returns the new totals."""
+    path = path or metrics_dir()
+    values = [
+        {"alias": alias, "kind": kind, "count": count, "seconds": seconds}
+        for (alias, kind), (count, seconds) in _raw_totals(path).items()
+    ]
+    data = {
+        "reset_at": datetime.now(UTC).isoformat(),
+        "reset_by": user.get_username(),
+        "values": values,
+    }
+    # Written aside and renamed, so that a reader never sees half a file.
+    partial = path / f".{BASELINE_FILE}.{os.getpid()}"
+    partial.write_text(json.dumps(data))
+    os.replace(partial, path / BASELINE_FILE)
+    return query_totals(path=path)
+
+
+# --- Process lifecycle (gunicorn hooks) ----------------------------------------
+
+
+def clear_process_files(path: Path | None = None) -> None:
+    """Remove every process's counter files and the baseline: for the server's
+    start (gunicorn's `on_starting`), so that totals count from that start."""
+    path = path or metrics_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.suffix == ".db" or entry.name == BASELINE_FILE:
+            entry.unlink(missing_ok=True)
+
+
+def mark_process_dead(pid: int, path: Path | None = None) -> None:
+    """For gunicorn's `child_exit` hook. Counters of a dead worker are kept
+    (they are part of the totals); this only drops its live gauges."""
+    multiprocess.mark_process_dead(pid, str(path or metrics_dir()))
+
+
+# --- /metrics ----------------------------------------------------------------
+
+
+class _HealthCollector:
+    """The replicas' state at scrape time, as gauges (measured by the caller,
+    not kept in the shared files, so a scrape never shows a stale lag)."""
+
+    def __init__(self, primary_up: bool, replicas: Iterable) -> None:
+        self.primary_up = primary_up
+        self.replicas = list(replicas)
+
+    def collect(self):
+        primary = GaugeMetricFamily(
+            "dbops_primary_up", "1 if the primary answered the scrape's query."
+        )
+        primary.add_metric([], 1 if self.primary_up else 0)
+        up = GaugeMetricFamily(
+            "dbops_replica_up", "1 if the replica answered its probe.", labels=["alias"]
+        )
+        paused = GaugeMetricFamily(
+            "dbops_replica_replay_paused",
+            "1 if WAL replay is paused on the replica.",
+            labels=["alias"],
+        )
+        lag_bytes = GaugeMetricFamily(
+            "dbops_replica_lag_bytes",
+            "WAL bytes the replica has not replayed yet.",
+            labels=["alias"],
+        )
+        lag_seconds = GaugeMetricFamily(
+            "dbops_replica_lag_seconds",
+            "How far the replica's replay is behind (0 once it replayed "
+            "everything it received).",
+            labels=["alias"],
+        )
+        for status in self.replicas:
+            up.add_metric([status.alias], 1 if status.reachable else 0)
+            if not status.reachable:
+                continue
+            paused.add_metric([status.alias], 1 if status.replay_paused else 0)
+            if status.lag_bytes is not None:
+                lag_bytes.add_metric([status.alias], status.lag_bytes)
+            if status.lag_seconds is not None:
+                lag_seconds.add_metric([status.alias], status.lag_seconds)
+        yield from (primary, up, paused, lag_bytes, lag_seconds)
+
+
+def exposition(*, primary_up: bool, replicas: Iterable) -> tuple[bytes, str]:
+    """The /metrics body and content type: the shared query counters of every
+    process plus the replicas' state as given."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir()))
+    registry.register(_HealthCollector(primary_up, replicas))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,49 @@
+"""The operations pages' permissions and the replica lag history."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Operations(models.Model):
+    """No table: it only carries the permissions of the operations pages.
+
+    Permissions belong to a model in Django; an unmanaged model gives them a
+    home (and a content type) without creating anything in the database.
+    """
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_operations", "Can view the operations pages"),
+            ("reset_query_counters", "Can reset query counters"),
+        ]
+
+    def __str__(self) -> str:
+        return "operations"
+
+
+class LagSample(models.Model):
+    """One reading of one replica's lag, kept on the primary for the history
+    chart. A replica that could not be reached is stored with `reachable`
+    false and no lag, so that outages show in the history too."""
+
+    alias = models.CharField(max_length=100)
+    taken_at = models.DateTimeField()
+    reachable = models.BooleanField()
+    replay_paused = models.BooleanField(null=True)
+    lag_bytes = models.BigIntegerField(null=True)
+    lag_seconds = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["taken_at", "id"]
+        indexes = [
+            # The history chart reads one replica's last hour; pruning
+            # deletes by age across all replicas.
+            models.Index(fields=["alias", "taken_at"], name="dbops_lagsample_alias_at"),
+            models.Index(fields=["taken_at"], name="dbops_lagsample_taken_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alias} at {self.taken_at:%Y-%m-%d %H:%M:%S}"

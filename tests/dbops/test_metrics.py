@@ -1,0 +1,205 @@
+"""Query counters: per request, across processes, reset by baseline, and the
+Prometheus exposition."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.urls import reverse
+
+from dbops import metrics
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def test_tally_counts_reads_and_writes_per_alias(db):
+    """Explicit queries land in the block's tally by alias and kind."""
+    with metrics.request_tally() as tally:
+        for _ in range(2):
+            with connections["replica"].cursor() as cursor:
+                cursor.execute("SELECT 1")
+        with connections["default"].cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE counted (x int)")
+    assert (tally.get("replica").reads, tally.get("replica").writes) == (2, 0)
+    assert (tally.get("default").reads, tally.get("default").writes) == (0, 1)
+    assert tally.get("replica").read_seconds > 0
+    assert tally.replica_share == 1.0
+
+
+def test_not_counted_leaves_queries_out(db):
+    with metrics.request_tally() as tally, metrics.not_counted():
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    assert tally.queries == 0
+
+
+def test_request_counts_two_replica_reads_and_one_primary_write(db, client, settings):
+    """A request that reads twice on the replica and writes once on the
+    primary counts exactly that, and the totals grow by the same."""
+    settings.ROOT_URLCONF = "tests.dbops.ops_urls"
+    before = metrics.query_totals()
+    counted = client.post("/counted/").json()
+    assert counted == {
+        "default": {"reads": 0, "writes": 1},
+        "replica": {"reads": 2, "writes": 0},
+    }
+    after = metrics.query_totals()
+
+    def grew(alias: str, attribute: str) -> int:
+        rows = {row.alias: row for row in after.rows}
+        old = {row.alias: row for row in before.rows}
+        new_value = getattr(rows[alias], attribute)
+        return new_value - (getattr(old[alias], attribute) if alias in old else 0)
+
+    assert grew("replica", "reads") >= 2
+    assert grew("default", "writes") >= 1
+
+
+@pytest.mark.parametrize(
+    "name", ["admin:index", "admin:auth_user_changelist", "admin:auth_user_add"]
+)
+def test_admin_footer_shows_this_requests_counts(superuser_client, name):
+    """Every admin page (index, change list, change form) ends with the
+    request's queries per alias."""
+    html = superuser_client.get(reverse(name)).content.decode()
+    assert 'id="dbops-query-footer"' in html
+    footer = html[html.index('id="dbops-query-footer"') :]
+    assert re.search(r'data-alias="(default|replica)" data-reads="[1-9]', footer)
+
+
+WORKER = """
+import django
+django.setup()
+from django.db import connections
+for _ in range(3):
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+with connections["default"].cursor() as cursor:
+    cursor.execute("CREATE TEMP TABLE counted (x int)")
+    cursor.execute("INSERT INTO counted VALUES (1)")
+"""
+
+
+def test_totals_add_up_across_two_worker_processes(db, tmp_path):
+    """Two processes sharing PROMETHEUS_MULTIPROC_DIR (as gunicorn workers
+    do) add up to one total: 2 x 3 replica reads and 2 x 2 primary writes."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER], cwd=ROOT, env=env)
+        for _ in range(2)
+    ]
+    assert [worker.wait(timeout=60) for worker in workers] == [0, 0]
+    assert len(list(tmp_path.glob("counter_*.db"))) == 2
+
+    totals = {row.alias: row for row in metrics.query_totals(path=tmp_path).rows}
+    assert (totals["replica"].reads, totals["replica"].writes) == (6, 0)
+    assert (totals["default"].reads, totals["default"].writes) == (0, 4)
+    assert metrics.query_totals(path=tmp_path).replica_share == 1.0
+
+
+def test_counters_reset_starts_page_totals_from_zero(db, tmp_path, admin_user):
+    """A reset stores a baseline: the page's totals restart from zero while
+    the underlying counters (and so /metrics) keep counting."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    run = [sys.executable, "-c", WORKER]
+    subprocess.run(run, cwd=ROOT, env=env, check=True, timeout=60)
+
+    totals = metrics.counters_reset(user=admin_user, path=tmp_path)
+    assert totals.queries == 0
+    assert totals.reset_by == admin_user.username
+    assert totals.reset_at is not None
+
+    subprocess.run(run, cwd=ROOT, env=env, check=True, timeout=60)
+    rows = {row.alias: row for row in metrics.query_totals(path=tmp_path).rows}
+    assert (rows["replica"].reads, rows["default"].writes) == (3, 2)
+    raw = metrics._raw_totals(tmp_path)
+    assert raw[("replica", "read")][0] == 6  # the counters never went back
+
+
+def test_clear_process_files_empties_totals(tmp_path, admin_user):
+    (tmp_path / "counter_1.db").write_bytes(b"")
+    (tmp_path / metrics.BASELINE_FILE).write_text("{}")
+    metrics.clear_process_files(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_queries_page_shows_totals_and_this_request(ops_client):
+    """The queries page shows the totals and this request's counts, with
+    the replica share of reads."""
+    html = ops_client.get(reverse("admin:dbops_queries")).content.decode()
+    assert "Totals across all server processes" in html
+    assert "This request" in html
+    assert "Replica share of reads" in html
+    assert 'data-alias="replica"' in html
+
+
+def test_queries_page_reset_button_resets_totals(resetting_client):
+    """After the reset POST the page says who reset the counters."""
+    response = resetting_client.post(reverse("admin:dbops_queries_reset"), follow=True)
+    html = response.content.decode()
+    assert "Query counters reset." in html
+    assert "when resetter reset the counters" in html
+
+
+def test_queries_page_query_budget(ops_client):
+    """The totals come from files, not the database: the page costs only the
+    session, user, permission and routing queries."""
+    from django.test.utils import CaptureQueriesContext
+
+    ops_client.get(reverse("admin:dbops_queries"))
+    with (
+        CaptureQueriesContext(connections["default"]) as primary,
+        CaptureQueriesContext(connections["replica"]) as replica,
+    ):
+        ops_client.get(reverse("admin:dbops_queries"))
+    assert len(primary) == 0, [q["sql"] for q in primary]
+    assert len(replica) <= 5, [q["sql"][:80] for q in replica]
+
+
+def test_metrics_exposition_has_counters_and_replica_gauges(db, client, settings):
+    """/metrics: per-alias query counters and durations, replica lag and up."""
+    settings.METRICS_TOKEN = "scrape-me"
+    with connections["replica"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+    body = client.get(
+        "/metrics", HTTP_AUTHORIZATION="Bearer scrape-me"
+    ).content.decode()
+    assert 'dbops_queries_total{alias="replica",kind="read"}' in body
+    assert 'dbops_query_duration_seconds_bucket{alias="replica",kind="read",le=' in body
+    assert 'dbops_query_duration_seconds_sum{alias="replica",kind="read"}' in body
+    assert 'dbops_replica_up{alias="replica"} 1.0' in body
+    assert 'dbops_replica_lag_bytes{alias="replica"}' in body
+    assert 'dbops_replica_lag_seconds{alias="replica"}' in body
+    assert "dbops_primary_up 1.0" in body
+
+
+def test_metrics_exposition_replica_down(db, client, settings, cluster):
+    """A stopped replica is reported down (0), without lag values."""
+    from dbops import routing
+
+    settings.METRICS_TOKEN = "scrape-me"
+    cluster.stop("replica")
+    try:
+        response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me")
+        body = response.content.decode()
+        assert 'dbops_replica_up{alias="replica"} 0.0' in body
+        assert 'dbops_replica_lag_bytes{alias="replica"}' not in body
+    finally:
+        cluster.start("replica")
+        cluster.wait_until_ready("replica")
+        routing.reset()
