@@ -30,8 +30,9 @@ setup: venv .env
 	$(MANAGE) populate --if-empty
 	$(MANAGE) ensure_admin
 
+# runserver, with the replica lag sampler (`dbops sample`) beside it.
 run: setup
-	$(MANAGE) runserver 127.0.0.1:8000
+	PY=$(PY) scripts/run-dev.sh 127.0.0.1:8000
 
 # The same console under gunicorn (gunicorn.conf.py: BIND, WEB_CONCURRENCY).
 serve: setup
