@@ -7,6 +7,7 @@ primary afterwards, and that the console recovers by itself."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 from django.db import connections
@@ -49,6 +50,25 @@ def _assert_nothing_lost(result) -> None:
     assert result.stale_reads == []
 
 
+def _report(drill: str, result, extra: str) -> None:
+    """One line per drill for the README's table (visible with `pytest -s`)."""
+    print(
+        f"\nDRILL {drill}: {result.requests} requests, "
+        f"{len(result.server_errors)} 5xx, {len(result.stale_reads)} stale, "
+        f"{len(result.acknowledged)} writes acknowledged and present; {extra}"
+    )
+
+
+def _first_replica_read_after(server: LiveServer, moment: datetime) -> float:
+    """Seconds from `moment` to the first request whose reads the replica
+    served, from the server's JSON request log."""
+    for entry in server.request_log():
+        logged = datetime.strptime(entry["time"], "%Y-%m-%d %H:%M:%S,%f")
+        if logged >= moment and entry["route"]["alias"] == "replica":
+            return (logged - moment).total_seconds()
+    raise AssertionError("no read reached the replica again")
+
+
 def _seconds_until_replica_serves(server: LiveServer, timeout: float) -> float:
     """Poll a changelist until its reads are routed to the replica again."""
     session = staff_session(server.url, f"drill{CLIENTS}", PASSWORD)
@@ -73,6 +93,7 @@ def test_drill_replica_stopped_under_load(server, cluster):
     cluster.stop("replica")
     time.sleep(3)
     cluster.start("replica")
+    restarted_at = datetime.now()
     result = load.join()
 
     assert result.server_errors == []
@@ -80,7 +101,14 @@ def test_drill_replica_stopped_under_load(server, cluster):
     _assert_nothing_lost(result)
     routes = {e["route"]["reason"] for e in server.request_log()}
     assert routes & {"down", "unreachable"}, routes
-    assert _seconds_until_replica_serves(server, RETRY_SECONDS + 5) < RETRY_SECONDS + 5
+    _seconds_until_replica_serves(server, RETRY_SECONDS + 5)
+    back_after = _first_replica_read_after(server, restarted_at)
+    assert back_after <= RETRY_SECONDS + 1
+    _report(
+        "replica stopped 3 s",
+        result,
+        f"replica serving {back_after:.1f}s after restart",
+    )
 
 
 def test_drill_replay_paused_past_lag_limit_under_load(server, cluster):
@@ -92,6 +120,7 @@ def test_drill_replay_paused_past_lag_limit_under_load(server, cluster):
     cluster.pause_replay()
     time.sleep(4)
     cluster.resume_replay()
+    resumed_at = datetime.now()
     result = load.join()
 
     assert result.server_errors == []
@@ -100,7 +129,11 @@ def test_drill_replay_paused_past_lag_limit_under_load(server, cluster):
     reasons = {e["route"]["reason"] for e in server.request_log()}
     assert reasons & {"lag-seconds", "lag-bytes"}, reasons
     assert "own-write-not-replayed" in reasons
-    assert _seconds_until_replica_serves(server, 5) < 5
+    _seconds_until_replica_serves(server, 5)
+    back_after = _first_replica_read_after(server, resumed_at)
+    _report(
+        "replay paused 4 s", result, f"replica serving {back_after:.1f}s after resume"
+    )
 
 
 def test_drill_replica_connections_killed_mid_request(server, cluster):
@@ -119,6 +152,7 @@ def test_drill_replica_connections_killed_mid_request(server, cluster):
     assert result.server_errors == []
     assert result.connection_errors == []
     _assert_nothing_lost(result)
+    _report("replica backends killed 10x", result, "")
 
 
 def test_drill_idle_primary_connections_killed_between_requests(server, cluster):
@@ -164,7 +198,8 @@ def test_drill_primary_restarted_under_load(server, cluster):
     ]
     assert late_errors == []
     assert any(t > recovered_by and status < 500 for t, status in result.timeline)
-    print(
-        f"primary restart took {restart_done - restart_started:.1f}s; "
-        f"{len(result.server_errors)} error responses of {result.requests} requests"
+    _report(
+        "primary restarted",
+        result,
+        f"restart took {restart_done - restart_started:.1f}s, all 503",
     )
