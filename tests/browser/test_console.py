@@ -29,3 +29,68 @@ def test_browser_new_author_shows_at_once_with_replay_paused(staff_page, cluster
     assert results.get_by_role("link", name="Ursula K. Le Guin").is_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     staff_page.screenshot(path=SCREENSHOTS / "authors-changelist.png")
+
+
+# Non-blank pixels on the first canvas: Chart.js ran and drew the chart.
+CANVAS_DRAWN = """() => {
+    const canvas = document.querySelector('canvas.chart');
+    if (!canvas || !canvas.width || !canvas.height) return false;
+    const pixels = canvas.getContext('2d')
+        .getImageData(0, 0, canvas.width, canvas.height).data;
+    return pixels.some((value, index) => index % 4 === 3 && value !== 0);
+}"""
+
+
+def _lag_history(minutes: int = 30) -> None:
+    """Half an hour of samples, with a lag spike in the middle."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dbops.models import LagSample
+
+    now = timezone.now()
+    LagSample.objects.bulk_create(
+        LagSample(
+            alias="replica",
+            taken_at=now - timedelta(minutes=minutes - n),
+            reachable=True,
+            replay_paused=False,
+            lag_bytes=(4 << 20) if 10 <= n <= 14 else 0,
+            lag_seconds=3.5 if 10 <= n <= 14 else 0.0,
+        )
+        for n in range(minutes)
+    )
+
+
+def test_browser_replication_page_draws_lag_chart(staff_page, cluster):
+    """The replication page renders its lag history as a drawn chart."""
+    _lag_history()
+    cluster.wait_for_replay()
+    staff_page.goto(f"{staff_page.base_url}/admin/dbops/replication/")
+    assert staff_page.locator("canvas.chart").count() >= 1
+    staff_page.wait_for_function(CANVAS_DRAWN, timeout=10_000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    staff_page.screenshot(path=SCREENSHOTS / "replication.png", full_page=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/admin/", "dashboard"),
+        ("/admin/dbops/queries/", "queries"),
+        ("/admin/dbops/migrations/", "migrations"),
+    ],
+)
+def test_browser_ops_pages_render(staff_page, cluster, path, name):
+    """Each ops page renders in the browser without a JavaScript error; its
+    screenshot goes to docs/screenshots/ for the README."""
+    _lag_history()
+    cluster.wait_for_replay()
+    errors: list[str] = []
+    staff_page.on("pageerror", lambda error: errors.append(str(error)))
+    staff_page.goto(f"{staff_page.base_url}{path}")
+    staff_page.wait_for_load_state("networkidle")
+    assert errors == []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    staff_page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
