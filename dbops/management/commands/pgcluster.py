@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,7 +18,7 @@ def local_cluster(
     """The local cluster as configured in settings, with optional overrides."""
     primary_default, replica_default = settings.LOCAL_CLUSTER_PORTS
     return Cluster(
-        root=root or settings.BASE_DIR / "var" / "pgcluster",
+        root=Path(root) if root else settings.BASE_DIR / "var" / "pgcluster",
         primary_port=primary_port or primary_default,
         replica_port=replica_port or replica_default,
         database=settings.LOCAL_DATABASE,
