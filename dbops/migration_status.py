@@ -55,6 +55,7 @@ class MigrationRow:
     # Per replica: has it replayed this migration (None: replica unreachable).
     replayed: dict[str, bool | None] = field(default_factory=dict)
     risks: list[LockRisk] = field(default_factory=list)
+    replaces: list[Key] = field(default_factory=list)  # of a squashed migration
 
     @property
     def applied(self) -> bool:
@@ -117,9 +118,12 @@ def applied_migrations(using: str) -> dict[Key, datetime] | None:
     """`django_migrations` as seen on `using`: {(app, name): applied}. Empty
     before the first migrate; None if the database cannot be reached."""
     try:
-        rows = MigrationRecorder.Migration.objects.using(using).values_list(
-            "app", "name", "applied"
+        rows = (
+            MigrationRecorder.Migration.objects.using(using)
+            .order_by("id")
+            .values_list("app", "name", "applied")
         )
+        # In the order applied: one `migrate` gives many rows the same time.
         return {(app, name): applied for app, name, applied in rows}
     except DatabaseError as exc:
         if _missing_table(exc):
@@ -159,6 +163,7 @@ def migration_status(
             app=key[0],
             name=key[1],
             applied_at=applied_at,
+            replaces=[(app, name) for app, name in getattr(migration, "replaces", [])],
             replayed={
                 alias: None
                 if seen is None
@@ -183,7 +188,7 @@ def migration_status(
                 _sized(risk, sizes, big_table_rows) for risk in found
             )
 
-    latest = _latest_applied(list(rows.values()))
+    latest = _latest_applied(list(rows.values()), order=list(applied))
     by_app: dict[str, list[MigrationRow]] = {}
     for row in rows.values():
         by_app.setdefault(row.app, []).append(row)
@@ -211,9 +216,18 @@ def _applied_at(key: Key, migration, applied: dict[Key, datetime]) -> datetime |
     return None
 
 
-def _latest_applied(rows: list[MigrationRow]) -> MigrationRow | None:
-    applied = [row for row in rows if row.applied_at is not None]
-    return max(applied, key=lambda row: (row.applied_at, row.key), default=None)
+def _latest_applied(rows: list[MigrationRow], order: list[Key]) -> MigrationRow | None:
+    """The migration applied last (by its row's position in django_migrations;
+    a squashed one by the last of those it replaces)."""
+    position = {key: index for index, key in enumerate(order)}
+    applied = [row for row in rows if row.applied]
+    return max(applied, key=lambda row: _position(row, position), default=None)
+
+
+def _position(row: MigrationRow, position: dict[Key, int]) -> int:
+    if row.key in position:
+        return position[row.key]
+    return max((position.get(old, -1) for old in row.replaces), default=-1)
 
 
 def _replica_state(

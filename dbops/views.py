@@ -152,10 +152,38 @@ def migrations_page(request, site):
 # --- Chart data (Chart.js, drawn by unfold's chart components) -------------------
 
 
+# Chart.js options for the lag charts: unfold's defaults (which the
+# component replaces when given options) with a y axis that starts at zero,
+# since lag is never negative.
+LAG_CHART_OPTIONS = json.dumps(
+    {
+        "animation": False,
+        "responsive": True,
+        "maintainAspectRatio": False,
+        "datasets": {"line": {"borderWidth": 2, "pointStyle": False}},
+        "plugins": {"legend": {"display": False}, "tooltip": {"enabled": True}},
+        "scales": {
+            "x": {
+                "border": {"dash": [5, 5], "width": 0},
+                "ticks": {"color": "#9ca3af", "maxTicksLimit": 8},
+                "grid": {"display": True, "tickWidth": 0},
+            },
+            "y": {
+                "min": 0,
+                "suggestedMax": 1,
+                "border": {"dash": [5, 5], "width": 0},
+                "ticks": {"color": "#9ca3af", "maxTicksLimit": 5},
+                "grid": {"tickWidth": 0},
+            },
+        },
+    }
+)
+
+
 def _lag_charts(samples: list[LagSample]) -> dict[str, str]:
     labels = [timezone.localtime(s.taken_at).strftime("%H:%M:%S") for s in samples]
 
-    def chart(label: str, values: list, suffix: str) -> str:
+    def chart(label: str, values: list) -> str:
         return json.dumps(
             {
                 "labels": labels,
@@ -165,25 +193,18 @@ def _lag_charts(samples: list[LagSample]) -> dict[str, str]:
                         "data": values,
                         "borderColor": "var(--color-primary-600)",
                         "backgroundColor": "var(--color-primary-600)",
-                        "spanGaps": False,
-                        "displayYAxis": True,
-                        "suffixYAxis": suffix,
-                        "maxTicksXLimit": 8,
                     }
                 ],
             }
         )
 
+    kib = [
+        None if s.lag_bytes is None else round(s.lag_bytes / 1024, 1) for s in samples
+    ]
     return {
-        "seconds": chart("Lag (seconds)", [s.lag_seconds for s in samples], "s"),
-        "kib": chart(
-            "Lag (KiB)",
-            [
-                None if s.lag_bytes is None else round(s.lag_bytes / 1024, 1)
-                for s in samples
-            ],
-            "KiB",
-        ),
+        "seconds": chart("Lag (seconds)", [s.lag_seconds for s in samples]),
+        "kib": chart("Lag (KiB)", kib),
+        "options": LAG_CHART_OPTIONS,
     }
 
 

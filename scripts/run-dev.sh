@@ -2,8 +2,10 @@
 # The development server with the replica lag sampler beside it (`make run`).
 #
 # The sampler stores a lag sample per replica every 5 seconds for the
-# replication page's history chart; it is stopped (SIGTERM, which it handles
-# between ticks) whenever the server exits, Ctrl-C included.
+# replication page's history chart. Both run in the background so that a
+# signal to this script (Ctrl-C, or a TERM from a process manager) is acted
+# on at once: it stops both; and when the server exits by itself the sampler
+# is stopped too (SIGTERM, which it handles between ticks).
 set -eu
 cd "$(dirname "$0")/.."
 PY="${PY:-.venv/bin/python}"
@@ -13,6 +15,11 @@ PY="${PY:-.venv/bin/python}"
 
 "$PY" manage.py dbops sample --every 5 &
 sampler=$!
-trap 'kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true' EXIT INT TERM
+"$PY" manage.py runserver "${1:-127.0.0.1:8000}" &
+server=$!
 
-"$PY" manage.py runserver "${1:-127.0.0.1:8000}"
+trap 'kill "$server" "$sampler" 2>/dev/null || true' INT TERM
+trap 'kill "$sampler" 2>/dev/null || true; wait' EXIT
+wait "$server" || true
+# A signal interrupts the first `wait`; this one lets the server finish.
+wait "$server" 2>/dev/null || true
