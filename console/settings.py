@@ -122,6 +122,9 @@ LOCAL_CLUSTER_PORTS = (55432, 55433)
 LOCAL_DATABASE = "console"
 
 CONN_MAX_AGE = env("CONN_MAX_AGE", 60)
+# Unreachable hosts that drop packets rather than refuse must fail in
+# seconds, not after the OS's TCP timeout: /readyz and the router wait on it.
+DATABASE_CONNECT_TIMEOUT = env("DATABASE_CONNECT_TIMEOUT", 5)
 REPLICA_CONNECT_TIMEOUT = env("REPLICA_CONNECT_TIMEOUT", 2)
 
 
@@ -140,10 +143,10 @@ def _database(url: str, *, replica: bool) -> dict:
     )
     options = config.setdefault("OPTIONS", {})
     options.setdefault("application_name", "console")
-    if replica:
-        # A dead replica must be noticed in seconds, not after the OS's
-        # TCP timeout, so that the router can fall back to the primary.
-        options.setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
+    # A dead replica must be noticed sooner than the primary: the router
+    # falls back to the primary in the same request.
+    timeout = REPLICA_CONNECT_TIMEOUT if replica else DATABASE_CONNECT_TIMEOUT
+    options.setdefault("connect_timeout", timeout)
     return config
 
 

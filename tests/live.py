@@ -41,7 +41,14 @@ class LiveServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> LiveServer:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **self.env}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            # gunicorn clears its metrics directory on start: a directory of
+            # its own keeps the test process's counter files intact.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.log_path.parent / "metrics"),
+            **self.env,
+        }
         command = [
             sys.executable, "-m", "gunicorn", "console.wsgi:application",
             "--bind", f"127.0.0.1:{self.port}",
