@@ -9,6 +9,9 @@ write never reaches the replica.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -86,3 +89,33 @@ def db(django_db_setup, django_db_blocker, cluster):
 @pytest.fixture
 def transactional_db(db):
     return db
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright, one for the whole run.
+
+    Shared here because Playwright's sync API allows one instance per
+    thread: a second browser fixture alive at the same time fails.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    # The sync API keeps an event loop on this thread, which Django mistakes
+    # for async code; the tests' own queries are plain sync calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
