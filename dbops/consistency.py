@@ -12,6 +12,7 @@ maximum age bounds it in any case.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core import signing
 from django.db import Error, connections
 
@@ -69,6 +70,7 @@ def update_cookie(response, state: routing.RoutingState) -> None:
                 max_age=int(conf.write_token_max_age()),
                 httponly=True,
                 samesite="Lax",
+                secure=settings.SESSION_COOKIE_SECURE,
             )
         return
     token = state.write_token

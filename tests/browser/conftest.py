@@ -1,41 +1,17 @@
-"""Fixtures for the real-browser tests: Debian's chromium driven by
-Playwright, against a real gunicorn serving the test pair."""
+"""Fixtures for the real-browser tests: a real gunicorn serving the test
+pair, and a page logged in through the login form (the `browser` fixture,
+Debian's chromium driven by Playwright, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.live import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 PASSWORD = "browser-password-123"
-
-# Playwright's sync API keeps an event loop on this thread, which Django
-# mistakes for async code; the tests' own queries are plain sync calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
