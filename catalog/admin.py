@@ -28,8 +28,10 @@ from unfold.contrib.filters.admin import (
 )
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
+from catalog.importing import ImportExportAdmin
 from catalog.models import Author, Book
 from catalog.paginator import EstimatedCountPaginator
+from catalog.resources import AuthorResource, BookResource
 from console.widgets import ValidatingAutocompleteSelect
 
 TRIGRAM_HELP = (
@@ -118,7 +120,8 @@ def book_counts() -> Subquery:
 
 
 @admin.register(Author)
-class AuthorAdmin(RowCheckboxMixin, ModelAdmin):
+class AuthorAdmin(RowCheckboxMixin, ModelAdmin, ImportExportAdmin):
+    resource_classes = [AuthorResource]
     list_display = ["name", "country", "book_count", "created_at"]
     search_fields = ["name"]
     search_help_text = TRIGRAM_HELP.format(field="name")
@@ -142,7 +145,8 @@ class AuthorAdmin(RowCheckboxMixin, ModelAdmin):
 
 
 @admin.register(Book)
-class BookAdmin(RowCheckboxMixin, ModelAdmin):
+class BookAdmin(RowCheckboxMixin, ModelAdmin, ImportExportAdmin):
+    resource_classes = [BookResource]
     list_display = ["title", "author", "published", "isbn"]
     list_select_related = ["author"]
     # Sorting by another column would sort the whole table for one page.

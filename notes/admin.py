@@ -4,12 +4,15 @@ from django.contrib import admin
 from unfold.admin import ModelAdmin
 
 from catalog.admin import TRIGRAM_HELP
+from catalog.importing import ImportExportAdmin
 from catalog.paginator import EstimatedCountPaginator
 from notes.models import Note
+from notes.resources import NoteResource
 
 
 @admin.register(Note)
-class NoteAdmin(ModelAdmin):
+class NoteAdmin(ModelAdmin, ImportExportAdmin):
+    resource_classes = [NoteResource]
     list_display = ["title", "created_at"]
     search_fields = ["title"]
     search_help_text = TRIGRAM_HELP.format(field="title")
