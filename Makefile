@@ -26,6 +26,7 @@ setup: venv .env
 	@scripts/ensure-system-packages.sh postgres
 	$(MANAGE) pgcluster up
 	$(MANAGE) migrate --noinput
+	$(MANAGE) createcachetable
 	$(MANAGE) collectstatic --noinput -v 0
 	$(MANAGE) populate --if-empty
 	$(MANAGE) ensure_admin

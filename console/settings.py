@@ -237,6 +237,28 @@ METRICS_TOKEN = env("METRICS_TOKEN", "")
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(BASE_DIR / "var" / "metrics"))
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
+# --- CSV import and export (catalog/importing.py) -----------------------------
+
+# One cache for every worker: the database (table made by `createcachetable`).
+# It holds an upload between the import preview and its confirm, which
+# another worker may serve.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "console_cache",
+        "OPTIONS": {"MAX_ENTRIES": 1000},
+    }
+}
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "catalog.importing.UploadStorage"
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_CHUNK_SIZE = 2000
+# The resources escape formulae themselves (all of = + - @ tab CR, with a
+# leading apostrophe); the library's switch only strips a leading "=".
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
+IMPORT_MAX_UPLOAD_BYTES = env("IMPORT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+# XLSX and JSON exports are built in memory; CSV streams and has no limit.
+EXPORT_MAX_IN_MEMORY_ROWS = env("EXPORT_MAX_IN_MEMORY_ROWS", 100_000)
+
 # --- Admin theme --------------------------------------------------------------
 
 from console.unfold import UNFOLD  # noqa: E402,F401
