@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -74,6 +75,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_extensions",
     "import_export",
+    "axes",
+    "csp",
     "dbops",
     "catalog",
     "notes",
@@ -82,6 +85,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Counts every query of the request, the routing middleware's own too.
     "dbops.metrics.QueryCountMiddleware",
     # Outermost of the database-aware middleware: it opens the per-request
@@ -94,6 +98,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -194,6 +200,94 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = BASE_DIR / "var" / "media"
+
+# --- Security ---------------------------------------------------------------
+
+# HTTPS defaults to the opposite of DEBUG: a deployment (DEBUG off) gets the
+# redirect, HSTS and secure cookies without remembering any variable, and
+# `make run` (DEBUG=1, plain http on 127.0.0.1) keeps working. A DEBUG-off
+# server that really is plain http (the test suite, the benchmarks) says so
+# with HTTPS=0; `manage.py check --deploy` then names what is off.
+HTTPS = env("HTTPS", not DEBUG)
+# Behind a proxy that ends TLS, Django sees http; the header the proxy sets
+# (HTTP_X_FORWARDED_PROTO) tells it the client used https. Opt-in only: the
+# header is trustworthy only if the proxy always overwrites it.
+_PROXY_SSL_HEADER = env("SECURE_PROXY_SSL_HEADER", "")
+SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https") if _PROXY_SSL_HEADER else None
+SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", HTTPS)
+# Probes and scrapers call these on the server's own plain-http port; a
+# redirect would fail them, and a token already sent is not saved by one.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+# The preload flag does nothing until someone submits the registrable domain
+# to the browsers' list, a separate deliberate step.
+SECURE_HSTS_PRELOAD = env("SECURE_HSTS_PRELOAD", HTTPS)
+SESSION_COOKIE_SECURE = env("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env("CSRF_COOKIE_SECURE", HTTPS)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy on every response (django-csp). No inline
+# <script> anywhere in unfold, the admin or the console's templates, so
+# scripts come only from this origin; but unfold's Alpine.js is the standard
+# build, which compiles its x-data/x-init expressions with the Function
+# constructor ('unsafe-eval'; the CSP build cannot run unfold's
+# expressions). Styles need 'unsafe-inline': unfold writes style attributes,
+# a <style> with the theme colours, and htmx adds its indicator <style>.
+# Fonts, icons and images are unfold's own static files; nothing is loaded
+# from another origin. tests/security/test_browser_csp.py holds it to that.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'unsafe-eval'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": env("CSP_REPORT_URI", "") or None,
+    }
+}
+# Report-only lets a changed policy (an unfold upgrade) be watched first.
+if env("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
+
+# Login throttle (django-axes): LOGIN_FAILURE_LIMIT failed logins for one
+# username from one address lock that pair out for LOGIN_COOLOFF_MINUTES,
+# even with the right password; other users and addresses are unaffected.
+# Attempts are counted in the database, shared by all workers. They are
+# written to the primary and, because the login is a POST, read back from it
+# too (dbops routes every read of a non-GET request to the primary), so a
+# lagging replica cannot undercount them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env("LOGIN_COOLOFF_MINUTES", 15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "console.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "console.security.client_ip"
+# The META key of the client address set by the trusted proxy, e.g.
+# HTTP_X_REAL_IP or HTTP_X_FORWARDED_FOR; empty means REMOTE_ADDR.
+LOGIN_CLIENT_IP_HEADER = env("LOGIN_CLIENT_IP_HEADER", "")
+# Only failures are kept: a row per successful login would grow forever.
+# Locks are lifted with `manage.py axes_reset_username <name>`; axes's own
+# admin pages are off because they do not follow unfold's look.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+# No start-up banner on every command; failures are still logged (warning),
+# with the username and address masked.
+AXES_VERBOSE = False
 
 # --- Logging ----------------------------------------------------------------
 

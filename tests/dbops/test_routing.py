@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from catalog.models import Author
 from django.db import connections, transaction
 from django.test import Client
 
+from catalog.models import Author
 from dbops import consistency, health, routing
 
 ROUTING_URLS = "tests.dbops.routing_urls"
