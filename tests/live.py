@@ -112,6 +112,16 @@ def staff_session(base_url: str, username: str, password: str) -> requests.Sessi
     return session
 
 
+def browser_login(page, base_url: str, username: str, password: str) -> None:
+    """Log a Playwright page in through the admin's login form."""
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+    page.base_url = base_url
+
+
 @dataclass
 class LoadResult:
     requests: int = 0

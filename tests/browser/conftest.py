@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import LiveServer
+from tests.live import LiveServer, browser_login
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 PASSWORD = "browser-password-123"
@@ -28,11 +28,6 @@ def staff_page(browser, console_server, django_user_model, cluster):
     cluster.wait_for_replay()
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.goto(f"{console_server.url}/admin/login/")
-    page.fill("#id_username", "browser")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{console_server.url}/admin/")
-    page.base_url = console_server.url
+    browser_login(page, console_server.url, "browser", PASSWORD)
     yield page
     context.close()

@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, reverse
 
 from catalog.models import Author, Book
 from notes.models import Note
-from tests.live import LiveServer
+from tests.live import LiveServer, browser_login
 
 pytestmark = pytest.mark.browser
 
@@ -84,12 +84,7 @@ def page(browser, server, records):
         lambda message: message.type == "error" and page.problems.append(message.text),
     )
     page.on("pageerror", lambda error: page.problems.append(f"pageerror {error}"))
-    page.goto(f"{server.url}/admin/login/")
-    page.fill("#id_username", "csp-admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/admin/")
-    page.base_url = server.url
+    browser_login(page, server.url, "csp-admin", PASSWORD)
     yield page
     context.close()
 
