@@ -173,9 +173,3 @@ def _choose(state: RoutingState) -> Decision:
         return Decision(random.choice(serving), "replica")
     return Decision(PRIMARY, ",".join(sorted(set(verdicts.values()))))
 
-
-def replica_verdicts() -> dict[str, str]:
-    """For the ops pages: would each replica serve a client with no pending
-    write right now, and if not, why not."""
-    state = RoutingState()
-    return {alias: verdict(alias, state) for alias in conf.replica_aliases()}
