@@ -172,4 +172,3 @@ def _choose(state: RoutingState) -> Decision:
         # Spread requests over the healthy replicas; one request stays on one.
         return Decision(random.choice(serving), "replica")
     return Decision(PRIMARY, ",".join(sorted(set(verdicts.values()))))
-
