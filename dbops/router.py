@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dbops import routing
 
-
 # Django's database cache (`DatabaseCache`) is shared state between worker
 # processes, not a copy of application data: a read must see what another
 # worker wrote a moment ago, so it never goes to a replica.
