@@ -74,17 +74,15 @@ def run(args: argparse.Namespace, cluster) -> str:
     quiet_request_log()
     client = pages.staff_client(pages.staff_user())
     cluster.wait_for_replay()
-    results = []
-    for page in pages.admin_pages():
-        result = pages.measure(client, page, samples=args.samples)
+    results = pages.measure(client, pages.admin_pages(), samples=args.samples)
+    for result in results:
         print(
-            f"{page.name}: p50 {result.timing.p50:.1f} ms, "
+            f"{result.page.name}: p50 {result.timing.p50:.1f} ms, "
             f"floor {result.floor.p50:.1f} ms",
             flush=True,
         )
         if args.explain and result.slowest:
             print(pages.explain(result.slowest), flush=True)
-        results.append(result)
     load_result = None
     if not args.no_load:
         cookies = {name: morsel.value for name, morsel in client.cookies.items()}

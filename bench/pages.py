@@ -219,23 +219,37 @@ def run_bare(statements: list[Statement]) -> None:
             cursor.fetchall()
 
 
-def measure(client: Client, page: Page, *, samples: int) -> PageResult:
-    captured = [capture(client, url) for url in page.urls]  # also a warm-up
-    for url in page.urls:
-        fetch(client, url)
-    urls = [page.urls[n % len(page.urls)] for n in range(samples)]
-    wall, cpu = zip(
-        *(timed(lambda url=url: fetch(client, url)) for url in urls), strict=True
-    )
-    statements = [captured[n % len(captured)] for n in range(samples)]
-    floors = [millis(lambda sql=sql: run_bare(sql)) for sql in statements]
-    return PageResult(
-        page=page,
-        timing=Summary.of(wall),
-        cpu=Summary.of(cpu),
-        floor=Summary.of(floors),
-        statements=captured[0],
-    )
+def measure(client: Client, pages: list[Page], *, samples: int) -> list[PageResult]:
+    """Each page `samples` times, round-robin over the pages, so that a burst
+    of other work on the machine slows every page a little rather than one
+    page a lot; the same for the bare SQL."""
+    captured = {page: [capture(client, url) for url in page.urls] for page in pages}
+    for page in pages:  # a second warm-up, now without the capture
+        for url in page.urls:
+            fetch(client, url)
+    wall: dict[Page, list[float]] = {page: [] for page in pages}
+    cpu: dict[Page, list[float]] = {page: [] for page in pages}
+    floors: dict[Page, list[float]] = {page: [] for page in pages}
+    for n in range(samples):
+        for page in pages:
+            url = page.urls[n % len(page.urls)]
+            page_wall, page_cpu = timed(lambda url=url: fetch(client, url))
+            wall[page].append(page_wall)
+            cpu[page].append(page_cpu)
+    for n in range(samples):
+        for page, statements in captured.items():
+            sql = statements[n % len(statements)]
+            floors[page].append(millis(lambda sql=sql: run_bare(sql)))
+    return [
+        PageResult(
+            page=page,
+            timing=Summary.of(wall[page]),
+            cpu=Summary.of(cpu[page]),
+            floor=Summary.of(floors[page]),
+            statements=captured[page][0],
+        )
+        for page in pages
+    ]
 
 
 def explain(statement: Statement) -> str:
