@@ -79,9 +79,12 @@ def on_starting(server) -> None:
     directory = _multiproc_dir()
     if directory is None:
         return
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink(missing_ok=True)
+    # The counter files and the queries page's reset baseline together: a
+    # baseline left from an earlier server would be subtracted from the new
+    # server's totals. (dbops.metrics touches no Django settings on import.)
+    from dbops.metrics import clear_process_files
+
+    clear_process_files(directory)
 
 
 def child_exit(server, worker) -> None:

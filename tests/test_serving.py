@@ -177,3 +177,18 @@ def test_config_hooks_with_metrics_dir_off(monkeypatch):
 
     config["on_starting"](None)
     config["child_exit"](None, SimpleNamespace(pid=1234))
+
+
+def test_config_on_starting_clears_counters_and_reset_baseline(monkeypatch, tmp_path):
+    """A new server counts from zero: the old counter files and the queries
+    page's reset baseline both go, or the old baseline would be subtracted
+    from the new totals."""
+    from dbops.metrics import BASELINE_FILE
+
+    config = load_config(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    (tmp_path / "counter_1234.db").write_bytes(b"")
+    (tmp_path / BASELINE_FILE).write_text("{}")
+
+    config["on_starting"](None)
+
+    assert list(tmp_path.iterdir()) == []
