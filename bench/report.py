@@ -199,8 +199,9 @@ def render(
         "",
         "The SQL floor is a few milliseconds on every page: the rest is Python, "
         "mostly rendering the page's rows (50) through unfold's templates. "
-        "CPU time per request differs by up to about 15% between processes running the same "
-        "code (how the process was started, its memory layout), so compare runs "
+        "CPU time per request differs by up to about 15% between processes "
+        "running the same code (how the process was started, its memory "
+        "layout), so compare runs "
         "by their SQL floor and query counts first.",
         "",
         "### Load test",
