@@ -11,15 +11,18 @@ dependency so that the test suite can start a pair before Django connects.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import psycopg2
 
+FALLBACK_ROOT = Path("/var/tmp/console-pgcluster")
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) were not found. "
     "Install them with `apt-get install -y postgresql` (Debian/Ubuntu), or set "
@@ -46,6 +49,16 @@ def find_bindir() -> Path:
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)
     raise ClusterError(INSTALL_HINT)
+
+
+def _postgres_can_reach(path: Path) -> bool:
+    """Whether the `postgres` user can get to `path` (or, if it does not
+    exist yet, to its nearest existing parent, which it will be made in)."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    check = subprocess.run(_as_postgres() + ["test", "-x", str(existing)])
+    return check.returncode == 0
 
 
 def _as_postgres() -> list[str]:
@@ -77,8 +90,20 @@ class Cluster:
     def roles(self) -> list[str]:
         return ["primary", *self.replica_roles]
 
+    @cached_property
+    def data_root(self) -> Path:
+        """Where the servers' files live: `root`, unless the `postgres` user
+        (which runs the servers when this runs as root) cannot reach it, as
+        in a checkout under /root; then a directory of its own under
+        /var/tmp, named after `root` so that each checkout keeps its own."""
+        root = Path(self.root).resolve()
+        if os.geteuid() != 0 or _postgres_can_reach(root):
+            return root
+        digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
+        return FALLBACK_ROOT / digest
+
     def datadir(self, role: str) -> Path:
-        return Path(self.root) / role
+        return self.data_root / role
 
     def port(self, role: str) -> int:
         if role == "primary":
@@ -111,6 +136,7 @@ class Cluster:
     def destroy(self) -> None:
         """Stop the pair and delete its data directories."""
         self.down()
+        shutil.rmtree(self.data_root, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def start(self, role: str) -> None:
@@ -221,18 +247,10 @@ class Cluster:
     # --- making the pair --------------------------------------------------
 
     def _prepare_root(self) -> None:
-        root = Path(self.root)
+        root = self.data_root
         root.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
-            if self._run(
-                _as_postgres() + ["test", "-w", str(root)], check=False
-            ).returncode:
-                raise ClusterError(
-                    f"the postgres user cannot write to {root}: give it access to "
-                    "every parent directory (chmod o+x) or clone the project "
-                    "somewhere it can reach"
-                )
 
     def _init_primary(self) -> None:
         datadir = self.datadir("primary")
@@ -319,7 +337,7 @@ class Cluster:
             handle.write("\n# Added by the console's pgcluster command\n" + lines)
 
     def _logfile(self, role: str) -> Path:
-        return Path(self.root) / f"{role}.log"
+        return self.data_root / f"{role}.log"
 
     def _pg_ctl(self, role: str, *args: str) -> None:
         self._run(

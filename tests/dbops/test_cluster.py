@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
+import pytest
 from django.db import connections
+
+from dbops.cluster import FALLBACK_ROOT, Cluster
 
 
 def _titles_on(alias: str) -> list[str]:
@@ -39,3 +46,20 @@ def test_replica_is_a_hot_standby(db):
     with connections["replica"].cursor() as cursor:
         cursor.execute("SELECT pg_is_in_recovery()")
         assert cursor.fetchone()[0] is True
+
+
+def test_cluster_root_unreachable_by_postgres_falls_back(tmp_path_factory):
+    """Run as root from a checkout the `postgres` user cannot reach (under
+    /root, mode 700), the pair keeps its data under /var/tmp and works."""
+    if os.geteuid() != 0 or os.stat("/root").st_mode & 0o001:
+        pytest.skip("needs root and a /root that others cannot traverse")
+    root = Path("/root") / f"console-cluster-test-{os.getpid()}" / "pgcluster"
+    pair = Cluster(root=root, primary_port=25710, replica_port=25711)
+    try:
+        assert pair.data_root.is_relative_to(FALLBACK_ROOT)
+        pair.up()
+        assert pair.execute("replica", "SELECT pg_is_in_recovery()") is True
+    finally:
+        pair.destroy()
+        shutil.rmtree(root.parent, ignore_errors=True)
+    assert not pair.data_root.exists()

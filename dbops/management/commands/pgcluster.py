@@ -55,6 +55,8 @@ class Command(BaseCommand):
     def _dispatch(self, cluster: Cluster, action: str) -> None:
         if action == "up":
             cluster.up()
+            if cluster.data_root != Path(cluster.root).resolve():
+                self.stdout.write(f"data: {cluster.data_root}")
             self.stdout.write(f"primary: {cluster.url('primary')}")
             self.stdout.write(f"replica: {cluster.url('replica')}")
         elif action == "down":
