@@ -12,6 +12,9 @@ maximum age bounds it in any case.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.conf import settings
 from django.core import signing
 from django.db import Error, connections
@@ -31,6 +34,19 @@ def read_token(request) -> int | None:
     except signing.BadSignature:
         return None
     return int(value) if value and value.isdigit() else None
+
+
+@contextmanager
+def not_the_clients_write() -> Iterator[None]:
+    """Writes in the block are the console's own bookkeeping (a lag sample
+    taken while a page is viewed), not the client's: they must not send the
+    client's next reads to the primary."""
+    state = routing.current_state()
+    wrote = state.wrote
+    try:
+        yield
+    finally:
+        state.wrote = wrote
 
 
 def track_writes(execute, sql, params, many, context):

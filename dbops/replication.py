@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from dbops import conf, health, routing
+from dbops import conf, consistency, health, routing
 from dbops.models import LagSample
 
 HISTORY_WINDOW = timedelta(hours=1)
@@ -208,8 +208,7 @@ def store_samples(
     """Store one sample per replica from a measurement, on the primary.
 
     This is the console's bookkeeping, not the client's write: it must not
-    send the client's next reads to the primary (read-your-writes), so the
-    request's "wrote" mark is restored afterwards.
+    send the client's next reads to the primary (read-your-writes).
     """
     samples = [
         LagSample(
@@ -224,12 +223,8 @@ def store_samples(
     ]
     if not samples:
         return []
-    state = routing.current_state()
-    wrote = state.wrote
-    try:
+    with consistency.not_the_clients_write():
         LagSample.objects.using(primary).bulk_create(samples)
-    finally:
-        state.wrote = wrote
     return samples
 
 
