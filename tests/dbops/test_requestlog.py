@@ -1,0 +1,77 @@
+"""Structured logs: one JSON line per request, and routing events."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.test import Client
+
+from dbops import health
+
+ROUTING_URLS = "tests.dbops.routing_urls"
+
+
+@pytest.fixture
+def captured(caplog):
+    """caplog for the two JSON loggers, which do not propagate to the root."""
+    loggers = [logging.getLogger(name) for name in ("dbops.requests", "dbops.routing")]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+    yield caplog
+    for logger in loggers:
+        logger.removeHandler(caplog.handler)
+
+
+def _json_lines(caplog, logger: str) -> list[dict]:
+    """The records of `logger`, formatted by the project's JSON formatter."""
+    formatter = next(
+        handler.formatter
+        for handler in logging.getLogger(logger).handlers
+        if handler is not caplog.handler
+    )
+    return [
+        json.loads(formatter.format(record))
+        for record in caplog.records
+        if record.name == logger
+    ]
+
+
+def test_requestlog_one_json_line_per_request(db, settings, captured, cluster):
+    """Each request logs method, path, status, duration, per-alias query
+    counts and where its reads went; a write's follow-up read says why it
+    went to the primary."""
+    settings.ROOT_URLCONF = ROUTING_URLS
+    client = Client()
+    cluster.pause_replay()
+    with captured.at_level(logging.INFO, logger="dbops.requests"):
+        client.post("/write/", {"name": "Clarice Lispector"})
+        client.get("/read/")
+        Client().get("/read/")
+    write, own_read, other_read = _json_lines(captured, "dbops.requests")
+
+    assert write["method"] == "POST" and write["path"] == "/write/"
+    assert write["status"] == 200 and write["duration_ms"] > 0
+    assert write["route"] == {"alias": "default", "reason": "method"}
+    assert write["queries"]["default"]["writes"] == 1
+    assert own_read["route"] == {"alias": "default", "reason": "own-write-not-replayed"}
+    assert own_read["queries"]["default"]["reads"] == 1
+    assert other_read["route"] == {"alias": "replica", "reason": "replica"}
+    assert other_read["queries"]["replica"]["reads"] == 2  # the probe and the read
+
+
+def test_requestlog_replica_down_and_up_events(db, cluster, captured):
+    """A replica that stops answering logs one `replica_down` event, and one
+    `replica_up` when it answers again."""
+    with captured.at_level(logging.INFO, logger="dbops.routing"):
+        cluster.stop("replica")
+        try:
+            assert not health.probe("replica").reachable
+            assert not health.probe("replica").reachable
+        finally:
+            cluster.start("replica")
+        cluster.wait_until_ready("replica")
+        assert health.probe("replica").reachable
+    events = [line["event"] for line in _json_lines(captured, "dbops.routing")]
+    assert events == ["replica_down", "replica_up"]
