@@ -91,7 +91,7 @@ MIDDLEWARE = [
     # Outermost of the database-aware middleware: it opens the per-request
     # routing state before the session is read and records the write
     # position after the session is saved.
-    "dbops.middleware.RoutingMiddleware",
+    "dbops.routing.middleware.RoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -147,12 +147,27 @@ def _database(url: str, *, replica: bool) -> dict:
     config = dj_database_url.parse(
         url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
     )
+    # PostgreSQL with the routing machinery: read-your-writes on the primary,
+    # time limits and failover on replicas (dbops/routing/backend.py).
+    config["ENGINE"] = "dbops.routing.backend"
     options = config.setdefault("OPTIONS", {})
     options.setdefault("application_name", "console")
     # A dead replica must be noticed sooner than the primary: the router
     # falls back to the primary in the same request.
     timeout = REPLICA_CONNECT_TIMEOUT if replica else DATABASE_CONNECT_TIMEOUT
     options.setdefault("connect_timeout", timeout)
+    # A host that vanishes (no FIN, no RST) is noticed by the kernel: idle
+    # connections by keepalives, unacknowledged sends by tcp_user_timeout.
+    options.setdefault("keepalives", 1)
+    options.setdefault("keepalives_idle", 10)
+    options.setdefault("keepalives_interval", 2)
+    options.setdefault("keepalives_count", 3)
+    options.setdefault("tcp_user_timeout", timeout * 1000)
+    if replica:
+        # Every replica round trip is bounded by REPLICA_READ_TIMEOUT, which
+        # a server-side cursor's fetches would escape (and a transaction
+        # pooler breaks them); a replica's results are fetched whole.
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
     return config
 
 
@@ -167,7 +182,7 @@ _replica_urls = env(
 for _index, _url in enumerate(_replica_urls, start=1):
     DATABASES[replica_alias(_index)] = _database(_url, replica=True)
 
-DATABASE_ROUTERS = ["dbops.router.PrimaryReplicaRouter"]
+DATABASE_ROUTERS = ["dbops.routing.router.PrimaryReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, static -----------------------------------------------------
@@ -323,6 +338,12 @@ LOGGING = {
 REPLICA_MAX_LAG_SECONDS = env("REPLICA_MAX_LAG_SECONDS", 5.0)
 REPLICA_MAX_LAG_BYTES = env("REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024)
 REPLICA_RETRY_SECONDS = env("REPLICA_RETRY_SECONDS", 30.0)
+# A replica that does not answer one round trip within this many seconds is
+# given up for that read (the primary serves it) and marked down.
+REPLICA_READ_TIMEOUT = env("REPLICA_READ_TIMEOUT", 2.0)
+# How old the process's shared replica state may be: at most one check of
+# the primary and of each replica per process per interval.
+REPLICA_CHECK_INTERVAL = env("REPLICA_CHECK_INTERVAL", 1.0)
 READ_YOUR_WRITES_MAX_AGE = env("READ_YOUR_WRITES_MAX_AGE", 60.0)
 METRICS_TOKEN = env("METRICS_TOKEN", "")
 # Query counters are shared by all server processes through files here

@@ -27,7 +27,7 @@ def check_replicas(app_configs, **kwargs) -> list:
                 Error(
                     f"The database router allows migrations on replica '{alias}'.",
                     hint="Replicas are read-only copies of the primary: migrate "
-                    "only 'default' (dbops.router.PrimaryReplicaRouter does).",
+                    "only 'default' (dbops.routing.router.PrimaryReplicaRouter does).",
                     id="dbops.E001",
                 )
             )

@@ -14,8 +14,11 @@ import glob
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -176,6 +179,88 @@ class Cluster:
 
     def resume_replay(self, role: str = "replica") -> None:
         self.execute(role, "SELECT pg_wal_replay_resume()")
+
+    # --- faults, made the way they happen (drills and tests) ----------------
+
+    @contextmanager
+    def frozen(self, role: str) -> Iterator[None]:
+        """Every process of the server stopped with SIGSTOP for the block,
+        and continued in any case: a stalled disk, a paused VM, or a dead
+        host whose connections stay open look like this to a client."""
+        pids = self._server_pids(role)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+
+    def _server_pids(self, role: str) -> list[int]:
+        postmaster = int(
+            (self.datadir(role) / "postmaster.pid").read_text().splitlines()[0]
+        )
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
+        ).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    @contextmanager
+    def cut_off(self, role: str) -> Iterator[None]:
+        """The replica's `primary_conninfo` pointed at a dead port for the
+        block: it keeps serving what it has, and receives nothing new."""
+        original = self.execute(role, "SHOW primary_conninfo")
+        dead = f"host={self.host} port=1 user={self.user} connect_timeout=1"
+        self._set_primary_conninfo(role, dead)
+        try:
+            self._wait_until(
+                lambda: (
+                    not self.execute(
+                        role,
+                        "SELECT count(*) FROM pg_stat_wal_receiver"
+                        " WHERE status = 'streaming'",
+                    )
+                ),
+                f"{role} still streams after its primary_conninfo was cut",
+            )
+            yield
+        finally:
+            self._set_primary_conninfo(role, str(original))
+
+    def _set_primary_conninfo(self, role: str, conninfo: str) -> None:
+        quoted = conninfo.replace("'", "''")
+        self.execute(role, f"ALTER SYSTEM SET primary_conninfo = '{quoted}'")
+        self.execute(role, "SELECT pg_reload_conf()")
+
+    def promote(self, role: str) -> None:
+        """Make the replica a primary of its own (`rebuild` undoes it)."""
+        self.execute(role, "SELECT pg_promote(wait => true)")
+
+    def rebuild(self, role: str) -> None:
+        """A new replica in place of `role` (after a promotion), streaming."""
+        self.stop(role, mode="immediate")
+        self._init_replica(role)
+        self.start(role)
+        self.wait_until_ready(role)
+        self.wait_for_replay(role)
+
+    def set_replica_conf(self, role: str, name: str, value: str | None) -> None:
+        """ALTER SYSTEM on a running server (None resets), then reload."""
+        if value is None:
+            self.execute(role, f"ALTER SYSTEM RESET {name}")
+        else:
+            self.execute(role, f"ALTER SYSTEM SET {name} = '{value}'")
+        self.execute(role, "SELECT pg_reload_conf()")
+
+    def _wait_until(self, condition, failure: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise ClusterError(failure)
+            time.sleep(0.05)
 
     def status(self) -> dict[str, dict[str, object]]:
         """Running state, URL and (when running) replication state per role."""

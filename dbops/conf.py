@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from dbops.routing.rule import Limits
+
+PRIMARY = "default"
+
 
 def max_lag_seconds() -> float:
     return float(getattr(settings, "REPLICA_MAX_LAG_SECONDS", 5))
@@ -17,8 +21,22 @@ def max_lag_bytes() -> int:
     return int(getattr(settings, "REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024))
 
 
+def limits() -> Limits:
+    return Limits(max_lag_seconds=max_lag_seconds(), max_lag_bytes=max_lag_bytes())
+
+
 def retry_seconds() -> float:
     return float(getattr(settings, "REPLICA_RETRY_SECONDS", 30))
+
+
+def read_timeout() -> float:
+    """How long a replica may take to answer one round trip (0: no limit)."""
+    return float(getattr(settings, "REPLICA_READ_TIMEOUT", 2))
+
+
+def check_interval() -> float:
+    """How old the shared replica state may be before it is measured anew."""
+    return float(getattr(settings, "REPLICA_CHECK_INTERVAL", 1))
 
 
 def write_token_max_age() -> float:
@@ -29,4 +47,4 @@ def write_token_max_age() -> float:
 
 def replica_aliases() -> list[str]:
     """The configured replica aliases, in order: replica, replica_2, ..."""
-    return [alias for alias in settings.DATABASES if alias != "default"]
+    return [alias for alias in settings.DATABASES if alias != PRIMARY]

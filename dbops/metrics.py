@@ -344,11 +344,16 @@ class _HealthCollector:
 
     def collect(self):
         primary = GaugeMetricFamily(
-            "dbops_primary_up", "1 if the primary answered the scrape's query."
+            "dbops_primary_up", "1 if the primary answered its last check."
         )
         primary.add_metric([], 1 if self.primary_up else 0)
         up = GaugeMetricFamily(
             "dbops_replica_up", "1 if the replica answered its probe.", labels=["alias"]
+        )
+        serving = GaugeMetricFamily(
+            "dbops_replica_serving",
+            "1 if the replica may serve reads; `reason` says why not.",
+            labels=["alias", "reason"],
         )
         paused = GaugeMetricFamily(
             "dbops_replica_replay_paused",
@@ -357,17 +362,22 @@ class _HealthCollector:
         )
         lag_bytes = GaugeMetricFamily(
             "dbops_replica_lag_bytes",
-            "WAL bytes the replica has not replayed yet.",
+            "WAL bytes between the primary's current position and the "
+            "replica's replay.",
             labels=["alias"],
         )
         lag_seconds = GaugeMetricFamily(
             "dbops_replica_lag_seconds",
-            "How far the replica's replay is behind (0 once it replayed "
-            "everything it received).",
+            "How long the replica has been missing what the primary had "
+            "(0 once it replayed the primary's current position).",
             labels=["alias"],
         )
-        for status in self.replicas:
+        for row in self.replicas:
+            status = row.status
             up.add_metric([status.alias], 1 if status.reachable else 0)
+            serving.add_metric(
+                [status.alias, row.verdict.reason], 1 if row.serving else 0
+            )
             if not status.reachable:
                 continue
             paused.add_metric([status.alias], 1 if status.replay_paused else 0)
@@ -375,12 +385,12 @@ class _HealthCollector:
                 lag_bytes.add_metric([status.alias], status.lag_bytes)
             if status.lag_seconds is not None:
                 lag_seconds.add_metric([status.alias], status.lag_seconds)
-        yield from (primary, up, paused, lag_bytes, lag_seconds)
+        yield from (primary, up, serving, paused, lag_bytes, lag_seconds)
 
 
 def exposition(*, primary_up: bool, replicas: Iterable) -> tuple[bytes, str]:
     """The /metrics body and content type: the shared query counters of every
-    process plus the replicas' state as given."""
+    process plus the replicas' state and verdicts as given (ReplicaRows)."""
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(metrics_dir()))
     registry.register(_HealthCollector(primary_up, replicas))

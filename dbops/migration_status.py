@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.apps import apps as global_apps
-from django.db import DatabaseError, models
+from django.db import DatabaseError, Error, models
 from django.db.migrations import operations as ops
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.loader import MigrationLoader
@@ -29,6 +29,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
 from dbops import conf, routing, tables
+from dbops.routing import failover
 
 # Tables estimated at this many rows or more count as big.
 BIG_TABLE_ROWS = 100_000
@@ -116,16 +117,19 @@ class MigrationStatus:
 
 def applied_migrations(using: str) -> dict[Key, datetime] | None:
     """`django_migrations` as seen on `using`: {(app, name): applied}. Empty
-    before the first migrate; None if the database cannot be reached."""
+    before the first migrate; None if the database cannot be reached.
+    Read on `using` itself: a replica that fails is reported, not quietly
+    answered for by the primary."""
     try:
-        rows = (
-            MigrationRecorder.Migration.objects.using(using)
-            .order_by("id")
-            .values_list("app", "name", "applied")
-        )
-        # In the order applied: one `migrate` gives many rows the same time.
-        return {(app, name): applied for app, name, applied in rows}
-    except DatabaseError as exc:
+        with failover.disabled():
+            rows = (
+                MigrationRecorder.Migration.objects.using(using)
+                .order_by("id")
+                .values_list("app", "name", "applied")
+            )
+            # In the order applied: one `migrate` gives many rows the same time.
+            return {(app, name): applied for app, name, applied in rows}
+    except Error as exc:
         if _missing_table(exc):
             return {}
         return None

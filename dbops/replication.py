@@ -2,7 +2,8 @@
 the router uses it, the primary's view of its WAL senders, the lag history
 and readiness.
 
-The replica measurements come from `dbops.health`; this module gathers them
+The replica measurements come from `dbops.routing.monitor`, the verdicts
+from `dbops.routing.rule`, the same as the router's; this module gathers them
 into the dataclasses that the replication page, the dashboard, /readyz,
 /metrics and `manage.py dbops status` draw, and keeps the lag history (one
 `LagSample` per replica per tick of `manage.py dbops sample`, on the
@@ -18,8 +19,10 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from dbops import conf, consistency, health, routing
+from dbops import conf
 from dbops.models import LagSample
+from dbops.routing import consistency, rule
+from dbops.routing.monitor import monitor
 
 HISTORY_WINDOW = timedelta(hours=1)
 RETENTION = timedelta(hours=24)
@@ -30,11 +33,10 @@ VIEW_SAMPLE_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class ReplicaRow:
-    """One replica now: its measured state and the router's verdict."""
+    """One replica now: its measured state and the rule's verdict."""
 
-    status: health.ReplicaStatus
-    verdict: str  # routing.SERVING, or why the router leaves it out
-    over_lag: bool
+    status: rule.ReplicaState
+    verdict: rule.Verdict
 
     @property
     def alias(self) -> str:
@@ -42,12 +44,12 @@ class ReplicaRow:
 
     @property
     def serving(self) -> bool:
-        return self.verdict == routing.SERVING
+        return self.verdict.serving
 
     @property
     def ok(self) -> bool:
-        """Reachable and within the lag limits (what /readyz calls ok)."""
-        return self.status.reachable and not self.over_lag
+        """What /readyz calls ok: the rule lets it serve reads."""
+        return self.verdict.serving
 
 
 @dataclass(frozen=True)
@@ -70,27 +72,41 @@ class Sender:
 
 @dataclass(frozen=True)
 class ReplicaNow:
-    """The primary and every replica, measured together."""
+    """The primary and every replica, as the router sees them."""
 
-    primary_up: bool
-    primary_lsn: str | None
+    primary: rule.PrimaryState
     replicas: list[ReplicaRow]
-    max_lag_seconds: float
-    max_lag_bytes: int
+    limits: rule.Limits
     checked_at: datetime = field(default_factory=timezone.now)
 
     @property
+    def primary_up(self) -> bool:
+        return self.primary.reachable
+
+    @property
+    def primary_lsn(self) -> str | None:
+        return rule.int_to_lsn(self.primary.position)
+
+    @property
+    def max_lag_seconds(self) -> float:
+        return self.limits.max_lag_seconds
+
+    @property
+    def max_lag_bytes(self) -> int:
+        return self.limits.max_lag_bytes
+
+    @property
     def problems(self) -> list[str]:
-        """What `dbops status` fails on: a replica down or over the limits."""
-        found = [] if self.primary_up else ["primary is down"]
-        for row in self.replicas:
-            if not row.status.reachable:
-                found.append(f"{row.alias} is down")
-            elif row.over_lag:
-                found.append(
-                    f"{row.alias} is over the lag limit "
-                    f"({row.status.lag_bytes} bytes, {row.status.lag_seconds} s)"
-                )
+        """What `dbops status` fails on: the primary down, or a replica that
+        may not serve reads (other than for a client's own write)."""
+        found = [] if self.primary_up else [f"primary is down: {self.primary.error}"]
+        if self.primary.in_recovery:
+            found.append(f"primary: {self.primary.error}")
+        found += [
+            f"{row.alias}: {row.verdict.detail}"
+            for row in self.replicas
+            if not row.serving
+        ]
         return found
 
 
@@ -102,40 +118,16 @@ class ReplicationOverview:
     history_window: timedelta = HISTORY_WINDOW
 
 
-def replicas_now(
-    *,
-    max_lag_seconds: float | None = None,
-    max_lag_bytes: int | None = None,
-    primary: str = routing.PRIMARY,
-) -> ReplicaNow:
-    """Measure the primary and each replica once (one query on the primary,
-    and one on each replica plus one on the primary per replica)."""
-    max_seconds = conf.max_lag_seconds() if max_lag_seconds is None else max_lag_seconds
-    max_bytes = conf.max_lag_bytes() if max_lag_bytes is None else max_lag_bytes
-    position = health.primary_lsn(primary)
-    statuses = [
-        health.replica_status(alias, primary=primary)
-        for alias in conf.replica_aliases()
-    ]
-    # The router's own verdict, from the statuses just measured rather than
-    # from another probe per replica.
-    state = routing.RoutingState(probes={s.alias: s for s in statuses})
+def replicas_now(*, fresh: bool = False) -> ReplicaNow:
+    """The shared replica state (at most REPLICA_CHECK_INTERVAL old, or
+    measured now with `fresh`) with the rule's verdict for each replica."""
+    snapshot = monitor.refresh() if fresh else monitor.snapshot()
+    limits = conf.limits()
     rows = [
-        ReplicaRow(
-            status=status,
-            verdict=routing.verdict(status.alias, state),
-            over_lag=status.reachable
-            and status.over_lag(max_seconds=max_seconds, max_bytes=max_bytes),
-        )
-        for status in statuses
+        ReplicaRow(status=state, verdict=snapshot.verdict(alias, limits=limits))
+        for alias, state in snapshot.replicas.items()
     ]
-    return ReplicaNow(
-        primary_up=position is not None,
-        primary_lsn=health.int_to_lsn(position) if position is not None else None,
-        replicas=rows,
-        max_lag_seconds=max_seconds,
-        max_lag_bytes=max_bytes,
-    )
+    return ReplicaNow(primary=snapshot.primary, replicas=rows, limits=limits)
 
 
 SENDERS_SQL = """
@@ -150,7 +142,7 @@ ORDER BY application_name, client_addr, pid
 """
 
 
-def senders(*, primary: str = routing.PRIMARY) -> list[Sender]:
+def senders(*, primary: str = conf.PRIMARY) -> list[Sender]:
     """The primary's WAL senders (empty when the primary is down)."""
     try:
         with connections[primary].cursor() as cursor:
@@ -161,7 +153,7 @@ def senders(*, primary: str = routing.PRIMARY) -> list[Sender]:
 
 
 def lag_history(
-    *, window: timedelta = HISTORY_WINDOW, primary: str = routing.PRIMARY
+    *, window: timedelta = HISTORY_WINDOW, primary: str = conf.PRIMARY
 ) -> dict[str, list[LagSample]]:
     """The samples of the last `window` per replica alias, oldest first.
 
@@ -202,9 +194,7 @@ def _history_is_old(history: dict[str, list[LagSample]], at: datetime) -> bool:
     return (at - min(newest)).total_seconds() >= VIEW_SAMPLE_SECONDS
 
 
-def store_samples(
-    now: ReplicaNow, *, primary: str = routing.PRIMARY
-) -> list[LagSample]:
+def store_samples(now: ReplicaNow, *, primary: str = conf.PRIMARY) -> list[LagSample]:
     """Store one sample per replica from a measurement, on the primary.
 
     This is the console's bookkeeping, not the client's write: it must not
@@ -229,7 +219,7 @@ def store_samples(
 
 
 def prune_samples(
-    *, older_than: timedelta = RETENTION, primary: str = routing.PRIMARY
+    *, older_than: timedelta = RETENTION, primary: str = conf.PRIMARY
 ) -> int:
     """Delete samples older than the retention; returns how many."""
     cutoff = timezone.now() - older_than
@@ -249,7 +239,7 @@ class Readiness:
     def as_json(self) -> dict:
         """The /readyz body: no hostnames, ports or error texts, which could
         name servers or users to anyone who can reach the endpoint."""
-        databases: dict[str, dict] = {routing.PRIMARY: {"ok": self.primary_up}}
+        databases: dict[str, dict] = {conf.PRIMARY: {"ok": self.primary_up}}
         for row in self.replicas:
             databases[row.alias] = {
                 "ok": row.ok,

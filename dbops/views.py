@@ -65,7 +65,7 @@ def prometheus_metrics(request):
         return response
     now = replication.replicas_now()
     body, content_type = metrics.exposition(
-        primary_up=now.primary_up, replicas=[row.status for row in now.replicas]
+        primary_up=now.primary_up, replicas=now.replicas
     )
     return HttpResponse(body, content_type=content_type)
 

@@ -47,6 +47,8 @@ class LiveServer:
             # gunicorn clears its metrics directory on start: a directory of
             # its own keeps the test process's counter files intact.
             "PROMETHEUS_MULTIPROC_DIR": str(self.log_path.parent / "metrics"),
+            # Production's shared replica state, not the in-process tests' 0.
+            "REPLICA_CHECK_INTERVAL": "1",
             **self.env,
         }
         command = [

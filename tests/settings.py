@@ -34,6 +34,10 @@ os.environ["DATABASE_REPLICA_URLS"] = _url(TEST_CLUSTER["replica_port"])
 # no secure-only cookies (tests/security checks production's settings).
 os.environ["HTTPS"] = "0"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnop")
+# Each routing decision measures the replicas anew, so that a test sees the
+# state it just made; the tests of the shared state set their own interval,
+# and live servers run with the default (tests/live.py).
+os.environ.setdefault("REPLICA_CHECK_INTERVAL", "0")
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(TEST_CLUSTER["root"] / "metrics"))
 
 from console.settings import *  # noqa: E402,F403

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack
 
 import pytest
 from django.db import connections
 
-from dbops.health import PROBE_SQL
+from dbops.routing.probes import PRIMARY_SQL, REPLICA_SQL
 
 
 class QueryLog:
@@ -28,7 +29,11 @@ class QueryLog:
         return {alias for alias, sql in self.entries if like.lower() in sql.lower()}
 
     def probes(self) -> list[str]:
-        return [alias for alias, sql in self.entries if sql == PROBE_SQL]
+        """Aliases probed by the routing monitor."""
+        return [alias for alias, sql in self.entries if sql == REPLICA_SQL]
+
+    def primary_checks(self) -> int:
+        return sum(1 for _, sql in self.entries if sql == PRIMARY_SQL)
 
 
 @pytest.fixture
@@ -38,3 +43,29 @@ def query_log(db):
         for alias in connections:
             stack.enter_context(connections[alias].execute_wrapper(log))
         yield log
+
+
+@pytest.fixture
+def second_replica(db, cluster, settings):
+    """Configure `replica_2` (the test pair's second standby) for one test."""
+    config = dict(settings.DATABASES["replica"])
+    config["PORT"] = cluster.port("replica_2")
+    settings.DATABASES["replica_2"] = config
+    cluster.resume_replay("replica_2")
+    cluster.wait_for_replay("replica_2")
+    yield
+    connections["replica_2"].close()
+    del connections["replica_2"]
+    del settings.DATABASES["replica_2"]
+    cluster.resume_replay("replica_2")
+
+
+@pytest.fixture
+def captured(caplog):
+    """caplog for the two JSON loggers, which do not propagate to the root."""
+    loggers = [logging.getLogger(name) for name in ("dbops.requests", "dbops.routing")]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+    yield caplog
+    for logger in loggers:
+        logger.removeHandler(caplog.handler)

@@ -8,6 +8,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from catalog.models import Author
+from dbops import urls as dbops_urls
 
 
 @csrf_exempt
@@ -31,6 +32,7 @@ def count_in_transaction(request):
 
 
 urlpatterns = [
+    *dbops_urls.urlpatterns,  # /readyz and /metrics
     path("write/", write_author),
     path("read/", read_authors),
     path("atomic/", count_in_transaction),

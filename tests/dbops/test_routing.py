@@ -11,7 +11,9 @@ from django.db import connections, transaction
 from django.test import Client
 
 from catalog.models import Author
-from dbops import consistency, health, routing
+from dbops import routing
+from dbops.routing import consistency
+from dbops.routing.monitor import monitor
 
 ROUTING_URLS = "tests.dbops.routing_urls"
 
@@ -51,7 +53,7 @@ def test_admin_save_with_replay_paused_shows_at_once(
         {"name": "Ursula Le Guin", "bio": "", "country": "US"},
     )
     assert response.status_code == 302, response.content[:500]
-    assert consistency.COOKIE_NAME in response.cookies
+    assert _position_cookies(response)
 
     query_log.clear()
     mine = writer.get("/admin/catalog/author/")
@@ -99,9 +101,17 @@ def test_anonymous_client_reads_own_write_and_others_read_replica(
     assert theirs == {"names": [], "alias": "replica"}
 
 
-def test_token_dropped_once_replica_caught_up(db, cluster, routing_urls):
+def _position_cookies(response) -> dict[str, str]:
+    return {
+        name: morsel.value
+        for name, morsel in response.cookies.items()
+        if name.startswith(consistency.COOKIE_PREFIX)
+    }
+
+
+def test_reads_return_to_replica_once_it_replayed_the_write(db, cluster, routing_urls):
     """Once the replica has replayed the client's write, its reads return to
-    the replica and the token cookie is deleted."""
+    the replica; a read response leaves the client's position alone."""
     client = Client()
     cluster.pause_replay()
     client.post("/write/", {"name": "Italo Calvino"})
@@ -111,7 +121,7 @@ def test_token_dropped_once_replica_caught_up(db, cluster, routing_urls):
     cluster.wait_for_replay()
     response = client.get("/read/")
     assert response.json() == {"names": ["Italo Calvino"], "alias": "replica"}
-    assert response.cookies[consistency.COOKIE_NAME].value == ""
+    assert _position_cookies(response) == {}
     assert client.get("/read/").json()["alias"] == "replica"
 
 
@@ -129,7 +139,7 @@ def test_token_older_than_max_age_is_ignored(db, cluster, routing_urls, settings
 def test_tampered_token_is_ignored(db, routing_urls):
     """A forged cookie cannot pin a client to the primary."""
     client = Client()
-    client.cookies[consistency.COOKIE_NAME] = "99999999999"
+    client.cookies[consistency.cookie_name(99999999999)] = "99999999999"
     assert client.get("/read/").json()["alias"] == "replica"
 
 
@@ -199,7 +209,7 @@ def test_replica_over_lag_bytes_gets_no_reads(db, cluster, settings, routing_url
     """The same limit in WAL bytes."""
     settings.REPLICA_MAX_LAG_BYTES = 4096
     _make_replay_lag(cluster)
-    status = health.probe("replica")
+    status = monitor.refresh().replicas["replica"]
     assert status.replay_paused is True
     assert status.lag_bytes > 4096
     assert Client().get("/read/").json()["alias"] == "default"
@@ -214,7 +224,7 @@ def test_lag_seconds_is_zero_on_idle_caught_up_replica(db, cluster):
     long ago the last transaction was."""
     cluster.wait_for_replay()
     time.sleep(1.2)
-    status = health.replica_status("replica")
+    status = monitor.refresh().replicas["replica"]
     assert status.lag_seconds == 0
     assert status.lag_bytes == 0
 
@@ -240,7 +250,7 @@ def test_stopped_replica_costs_no_error_page(
             assert "Kazuo Ishiguro" in response.content.decode()
             assert query_log.aliases("catalog_author") == {"default"}
             assert time.monotonic() - started < 2
-        assert health.down_list.is_down("replica")
+        assert monitor.is_down("replica")
     finally:
         cluster.start("replica")
     cluster.wait_until_ready("replica")
@@ -267,23 +277,8 @@ def test_read_retried_on_primary_when_replica_connection_drops(db, cluster):
     )
     names = list(Author.objects.values_list("name", flat=True))
     assert names == ["Ted Chiang"]
-    assert health.down_list.is_down("replica")
+    assert monitor.is_down("replica")
     assert Author.objects.all().db == "default"
-
-
-@pytest.fixture
-def second_replica(db, cluster, settings):
-    """Configure `replica_2` (the test pair's second standby) for one test."""
-    config = dict(settings.DATABASES["replica"])
-    config["PORT"] = cluster.port("replica_2")
-    settings.DATABASES["replica_2"] = config
-    cluster.resume_replay("replica_2")
-    cluster.wait_for_replay("replica_2")
-    yield
-    connections["replica_2"].close()
-    del connections["replica_2"]
-    del settings.DATABASES["replica_2"]
-    cluster.resume_replay("replica_2")
 
 
 def test_reads_spread_over_two_replicas(second_replica, routing_urls):
@@ -303,20 +298,22 @@ def test_paused_replica_left_out_while_other_serves(
     assert served == {"replica"}
 
 
-def test_routing_adds_at_most_one_query_per_request(
-    two_staff_clients, routing_urls, query_log, settings, cluster
+def test_routing_costs_no_query_in_the_steady_state(
+    db, routing_urls, query_log, settings
 ):
-    """A read request costs one probe of the replica and nothing else; a
-    write request costs one WAL-position query and no probe."""
+    """Within REPLICA_CHECK_INTERVAL, read requests share one measurement of
+    the primary and the replica: in the steady state a read request costs
+    no routing query, and a write request one WAL-position query."""
+    settings.REPLICA_CHECK_INTERVAL = 60
     client = Client()
+    client.get("/read/")  # the first measurement of this process
     query_log.clear()
-    client.get("/read/")
-    client.get("/read/")
+    for _ in range(3):
+        assert Client().get("/read/").json()["alias"] == "replica"
     routing_queries = [
         sql for _, sql in query_log.entries if "catalog_author" not in sql
     ]
-    assert len(query_log.probes()) == 2
-    assert len(routing_queries) == 2
+    assert routing_queries == []
 
     query_log.clear()
     client.post("/write/", {"name": "Clarice Lispector"})
@@ -324,3 +321,17 @@ def test_routing_adds_at_most_one_query_per_request(
         sql for _, sql in query_log.entries if "catalog_author" not in sql
     ]
     assert routing_queries == ["SELECT pg_current_wal_insert_lsn()::text"]
+
+
+def test_routing_measures_each_server_once_per_interval(
+    db, routing_urls, query_log, settings
+):
+    """When the shared state is older than the interval, one request
+    measures the primary once and each replica once."""
+    settings.REPLICA_CHECK_INTERVAL = 60
+    routing.reset()
+    query_log.clear()
+    for _ in range(3):
+        Client().get("/read/")
+    assert query_log.primary_checks() == 1
+    assert query_log.probes() == ["replica"]

@@ -99,7 +99,7 @@ def test_status_all_well_exits_zero(db, capsys):
 def test_status_replica_down_fails(db, cluster):
     cluster.stop("replica")
     try:
-        with pytest.raises(CommandError, match="replica is down"):
+        with pytest.raises(CommandError, match="replica: down"):
             call_command("dbops", "status", "--no-model-check")
     finally:
         cluster.start("replica")
@@ -111,7 +111,7 @@ def test_status_replica_over_lag_fails(db, cluster, settings, capsys):
     settings.REPLICA_MAX_LAG_BYTES = 1
     cluster.pause_replay()
     LagSample.objects.create(alias="w", taken_at=timezone.now(), reachable=True)
-    with pytest.raises(CommandError, match="over the lag limit"):
+    with pytest.raises(CommandError, match="behind, limit"):
         call_command("dbops", "status", "--no-model-check")
     assert "paused" in capsys.readouterr().out
 
@@ -132,4 +132,4 @@ def test_status_exit_code_from_command_line(db, cluster):
         cluster.wait_until_ready("replica")
         routing.reset()
     assert down.returncode != 0
-    assert "replica is down" in down.stderr
+    assert "replica: down" in down.stderr

@@ -59,19 +59,22 @@ class Command(BaseCommand):
     # --- status -------------------------------------------------------------
 
     def status(self, *, check_changes: bool) -> None:
-        now = replication.replicas_now()
+        now = replication.replicas_now(fresh=True)
         write = self.stdout.write
-        write(f"primary: {'up' if now.primary_up else 'DOWN'}  wal={now.primary_lsn}")
+        if now.primary_up:
+            write(f"primary: up  wal={now.primary_lsn}")
+        else:
+            write(f"primary: DOWN  {now.primary.error}")
         for row in now.replicas:
             s = row.status
             if not s.reachable:
-                write(f"{row.alias}: DOWN  router={row.verdict}")
+                write(f"{row.alias}: DOWN  {row.verdict.detail}")
                 continue
             replay = "paused" if s.replay_paused else "replaying"
             write(
                 f"{row.alias}: up  {replay}  lag={s.lag_bytes} bytes "
                 f"{s.lag_seconds} s  received={s.receive_lsn} "
-                f"replayed={s.replay_lsn}  router={row.verdict}"
+                f"replayed={s.replay_lsn}  router: {row.verdict.detail}"
             )
         if not now.replicas:
             write("no replica configured")

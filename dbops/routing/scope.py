@@ -1,11 +1,11 @@
-"""Which database serves a read: the routing rules of DESIGN.md in one place.
+"""Which database serves a read, for the request under way.
 
 A read goes to the primary when it must see the primary (an explicit
 `use_primary()`, a request that is not GET/HEAD/OPTIONS, an admin form, an
-open transaction on the primary), and otherwise to a replica that is
-reachable, within the lag limits and has replayed the client's own last
-write. The choice is made once per request (one probe per replica) and kept
-for the request, so that all of its reads see one consistent snapshot age.
+open transaction on the primary), and otherwise to a replica that the rule
+(`rule.may_serve`) lets serve it, on the process's shared replica state
+(`monitor`) and the client's write position. The choice is made once per
+request and kept for it, so that all of its reads see one snapshot age.
 
 State lives in context variables, not thread-locals, so that it is correct
 under ASGI as well as in threaded servers, and nested `use_primary()` blocks
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 from django.db import connections
 
-from dbops import conf, health
+from dbops import conf
+from dbops.routing.monitor import monitor
 
 PRIMARY = "default"
-SERVING = "serving"
 # Outside a request (management commands, shells, threads) the replica
 # choice is re-made at most this often.
 AMBIENT_STATE_SECONDS = 1.0
@@ -44,7 +44,6 @@ class RoutingState:
 
     write_token: int | None = None  # WAL position of the client's last write
     decision: Decision | None = None
-    probes: dict[str, health.ReplicaStatus] = field(default_factory=dict)
     wrote: bool = False
     created_at: float = field(default_factory=time.monotonic)
 
@@ -107,7 +106,7 @@ def reset() -> None:
     """Forget every cached decision and down mark (tests, counters reset)."""
     global _ambient
     _ambient = RoutingState()
-    health.down_list.reset()
+    monitor.reset()
 
 
 def primary_reason() -> str | None:
@@ -135,7 +134,7 @@ def decide() -> Decision:
 
 
 def _is_down(alias: str) -> bool:
-    return alias != PRIMARY and health.down_list.is_down(alias)
+    return alias != PRIMARY and monitor.is_down(alias)
 
 
 def forget_decision() -> None:
@@ -143,32 +142,19 @@ def forget_decision() -> None:
     current_state().decision = None
 
 
-def verdict(alias: str, state: RoutingState) -> str:
-    """SERVING if `alias` may serve this state's reads, else why not."""
-    if health.down_list.is_down(alias):
-        return "down"
-    status = state.probes.get(alias)
-    if status is None:
-        status = state.probes[alias] = health.probe(alias)
-    if not status.reachable:
-        return "unreachable"
-    if (status.lag_seconds or 0) > conf.max_lag_seconds():
-        return "lag-seconds"
-    if (status.lag_bytes or 0) > conf.max_lag_bytes():
-        return "lag-bytes"
-    replayed = status.replay_position
-    if state.write_token and (replayed is None or replayed < state.write_token):
-        return "own-write-not-replayed"
-    return SERVING
-
-
 def _choose(state: RoutingState) -> Decision:
     replicas = conf.replica_aliases()
     if not replicas:
         return Decision(PRIMARY, "no-replica")
-    verdicts = {alias: verdict(alias, state) for alias in replicas}
-    serving = [alias for alias, why in verdicts.items() if why == SERVING]
+    snapshot = monitor.snapshot()
+    limits = conf.limits()
+    verdicts = {
+        alias: snapshot.verdict(alias, write_position=state.write_token, limits=limits)
+        for alias in replicas
+    }
+    serving = [alias for alias, verdict in verdicts.items() if verdict.serving]
     if serving:
         # Spread requests over the healthy replicas; one request stays on one.
         return Decision(random.choice(serving), "replica")
-    return Decision(PRIMARY, ",".join(sorted(set(verdicts.values()))))
+    reasons = sorted({verdict.reason for verdict in verdicts.values()})
+    return Decision(PRIMARY, ",".join(reasons))

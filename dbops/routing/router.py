@@ -2,12 +2,12 @@
 
 Django asks each router for an alias (or None). This one stays a plain,
 cheap class: the decision of which replica may serve a read lives in
-`dbops.routing`, which knows the request's state and the replicas' health.
+`dbops.scope.scope`, which knows the request's state and the replicas'.
 """
 
 from __future__ import annotations
 
-from dbops import routing
+from dbops.routing import scope
 
 # Django's database cache (`DatabaseCache`) is shared state between worker
 # processes, not a copy of application data: a read must see what another
@@ -18,15 +18,15 @@ PRIMARY_ONLY_APP_LABELS = frozenset({"django_cache"})
 class PrimaryReplicaRouter:
     def db_for_read(self, model, **hints) -> str:
         if model._meta.app_label in PRIMARY_ONLY_APP_LABELS:
-            return routing.PRIMARY
-        return routing.read_alias()
+            return scope.PRIMARY
+        return scope.read_alias()
 
     def db_for_write(self, model, **hints) -> str:
-        return routing.PRIMARY
+        return scope.PRIMARY
 
     def allow_relation(self, obj1, obj2, **hints) -> bool:
         # Every alias holds the same data, so relations may cross them.
         return True
 
     def allow_migrate(self, db: str, app_label: str, **hints) -> bool:
-        return db == routing.PRIMARY
+        return db == scope.PRIMARY

@@ -9,7 +9,8 @@ import time
 from django.db import InterfaceError, OperationalError
 from django.template.response import TemplateResponse
 
-from dbops import consistency, failover, requestlog, routing
+from dbops import requestlog
+from dbops.routing import consistency, failover, scope
 
 logger = logging.getLogger("dbops.routing")
 
@@ -42,10 +43,9 @@ class RoutingMiddleware:
         started = time.perf_counter()
         method_reason = None if request.method in SAFE_METHODS else "method"
         token = consistency.read_token(request)
-        with routing.request_scope(token, method_reason) as state:
-            request.routing = state
+        with scope.request_scope(token, method_reason) as state:
             response = self.get_response(request)
-            consistency.update_cookie(response, state)
+            consistency.update_cookies(request, response, state)
             requestlog.log_request(
                 request, response, state, time.perf_counter() - started
             )
@@ -53,20 +53,30 @@ class RoutingMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if is_admin_form(request.resolver_match):
-            routing.force_primary_for_request("admin-form")
+            scope.force_primary_for_request("admin-form")
         return None
 
     def process_exception(self, request, exception):
-        """A lost database connection that reached the view means the
-        primary is unreachable (replica failures are routed around before
-        this): say so with a 503 and Retry-After rather than a 500."""
+        """A lost database connection that reached the view means a server
+        is unreachable (replica failures are routed around before this, so
+        it is the primary, or a replica inside a transaction of its own):
+        say so with a 503 and Retry-After rather than a 500, and log which."""
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        if failover.is_query_error(exception):
+        failure = failover.classify(exception)
+        if failure is None or not failure.mark_down:
             return None
+        alias = getattr(exception, "alias", scope.PRIMARY)
         logger.error(
-            "primary unreachable",
-            extra={"event": "primary_down", "path": request.path},
+            "database unreachable",
+            extra={
+                "event": "primary_down" if alias == scope.PRIMARY else "replica_down",
+                "alias": alias,
+                "reason": str(exception).strip().splitlines()[0]
+                if str(exception).strip()
+                else failure.cause,
+                "path": request.path,
+            },
         )
         response = TemplateResponse(
             request, "dbops/unavailable.html", status=503, headers={"Retry-After": "5"}

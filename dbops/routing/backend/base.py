@@ -1,0 +1,114 @@
+"""The PostgreSQL backend with the routing machinery built in
+(`ENGINE = "dbops.routing.backend"`, set for every alias by the settings).
+
+On the primary it notes the request's writes (read-your-writes). On a
+replica it bounds every round trip by `REPLICA_READ_TIMEOUT` on the client
+side (`deadline`) and the server side (`statement_timeout`), and where a
+replica cannot even give a cursor (its connection died between two queries
+of a request, or it stopped answering its health check) it hands out the
+primary's cursor instead of raising: the caller's read is served by the
+primary. Errors carry the alias that raised them, so that a 503 names the
+server that failed.
+"""
+
+from __future__ import annotations
+
+from django.db import Error, connections
+from django.db.backends.postgresql import base
+from django.db.utils import DatabaseErrorWrapper
+from django.utils.functional import cached_property
+
+from dbops import conf, metrics
+from dbops.routing import consistency, deadline, failover
+
+PRIMARY = "default"
+
+
+class _AliasTaggingErrorWrapper(DatabaseErrorWrapper):
+    def __exit__(self, exc_type, exc_value, traceback):
+        try:
+            return super().__exit__(exc_type, exc_value, traceback)
+        except Error as exc:
+            exc.alias = self.wrapper.alias  # type: ignore[attr-defined]
+            raise
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_replica:
+            wrappers = [failover.retry_on_primary, self._bounded_execute]
+        else:
+            wrappers = [consistency.track_writes]
+        self.execute_wrappers.extend([*wrappers, metrics.count_queries])
+        self._health_check_unanswered = False
+
+    @property
+    def is_replica(self) -> bool:
+        return self.alias != PRIMARY
+
+    @cached_property
+    def wrap_database_errors(self):
+        return _AliasTaggingErrorWrapper(self)
+
+    # --- replica round trips under a deadline ------------------------------
+
+    def _bounded_execute(self, execute, sql, params, many, context):
+        seconds = conf.read_timeout()
+        if not seconds:
+            return execute(sql, params, many, context)
+        with deadline.watch(self.connection.fileno(), seconds) as watch:
+            try:
+                return execute(sql, params, many, context)
+            except Error as exc:
+                if watch.fired:
+                    raise failover.NoAnswer(self.alias, seconds) from exc
+                raise
+
+    def is_usable(self) -> bool:
+        seconds = conf.read_timeout()
+        raw = self.connection
+        if not self.is_replica or not seconds or raw is None or raw.closed:
+            return super().is_usable()
+        with deadline.watch(raw.fileno(), seconds) as watch:
+            usable = super().is_usable()
+        self._health_check_unanswered = watch.fired
+        return usable
+
+    def close_if_health_check_failed(self) -> None:
+        """A replica that does not answer its health check in time is not
+        connected to again for this read: it would not answer that either."""
+        self._health_check_unanswered = False
+        super().close_if_health_check_failed()
+        if self._health_check_unanswered:
+            raise failover.NoAnswer(self.alias, conf.read_timeout())
+
+    def init_connection_state(self) -> None:
+        seconds = conf.read_timeout()
+        if not self.is_replica or not seconds:
+            return super().init_connection_state()
+        with deadline.watch(self.connection.fileno(), seconds) as watch:
+            try:
+                super().init_connection_state()
+                # The server's own limit too, so that it stops work that the
+                # client has given up on.
+                with self.connection.cursor() as cursor:
+                    cursor.execute("SET statement_timeout = %s", [int(seconds * 1000)])
+            except Exception as exc:
+                if watch.fired:
+                    raise failover.NoAnswer(self.alias, seconds) from exc
+                raise
+
+    # --- a replica that cannot give a cursor gives the primary's -------------
+
+    def _cursor(self, name=None):
+        if not self.is_replica:
+            return super()._cursor(name)
+        try:
+            return super()._cursor(name)
+        except Error as exc:
+            failure = failover.can_fail_over(self, exc)
+            if failure is None:
+                raise
+            failover.give_up_replica(self.alias, failure, exc)
+            return connections[PRIMARY]._cursor(name)

@@ -1,0 +1,112 @@
+"""Read-your-writes: a client's reads wait for its own last write.
+
+After a request that wrote to the primary, the primary's WAL insert position
+goes back to the client in a signed cookie (anonymous clients too). On the
+client's next requests a replica serves its reads only once it has replayed
+that position; until then the primary does. Unlike a fixed "stick to the
+primary for N seconds" cookie this is exact: no stale page when a replica
+lags longer than N, no wasted primary reads when it is already caught up.
+
+A client's position only moves forward, however its responses interleave:
+two tabs share one cookie jar, and a slow response must not erase or lower
+the position that a newer write in the other tab set. So each write sets a
+cookie of its own, named after its position, and the client's position is
+the highest of those it sends. A write response deletes only the cookies
+its own request carried, all at or below the position it hands out; a read
+response touches none. What a late response does not know of, it cannot
+remove. Each cookie expires after `READ_YOUR_WRITES_MAX_AGE`, so a client
+holds about as many as it made writes in that time that overlapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.core import signing
+from django.db import Error, connections
+
+from dbops import conf, statements
+from dbops.routing import rule, scope
+
+COOKIE_PREFIX = "console_wal_"
+_SALT = "dbops.consistency.write-position"
+
+
+def cookie_name(position: int) -> str:
+    return f"{COOKIE_PREFIX}{position:x}"
+
+
+def _carried_positions(request) -> list[tuple[str, int]]:
+    """(cookie name, position) for each valid position cookie of the request."""
+    found = []
+    for name in request.COOKIES:
+        if not name.startswith(COOKIE_PREFIX):
+            continue
+        try:
+            value = request.get_signed_cookie(
+                name, salt=_SALT, max_age=conf.write_token_max_age()
+            )
+        except (signing.BadSignature, KeyError):
+            continue
+        if value.isdigit() and cookie_name(int(value)) == name:
+            found.append((name, int(value)))
+    return found
+
+
+def read_token(request) -> int | None:
+    """The WAL position of the client's last write, if still honoured."""
+    positions = [position for _, position in _carried_positions(request)]
+    return max(positions, default=None)
+
+
+def track_writes(execute, sql, params, many, context):
+    """Execute wrapper for the primary: note that this request wrote."""
+    if statements.is_write(sql):
+        scope.current_state().wrote = True
+    return execute(sql, params, many, context)
+
+
+def current_write_position() -> int | None:
+    try:
+        with connections[scope.PRIMARY].cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
+            return rule.lsn_to_int(cursor.fetchone()[0])
+    except Error:
+        return None
+
+
+def update_cookies(request, response, state: scope.RoutingState) -> None:
+    """After a response that wrote: hand out the new position, and drop the
+    older positions this request carried (the new one covers them)."""
+    if not state.wrote:
+        return
+    position = current_write_position()
+    if not position:
+        return
+    for name, carried in _carried_positions(request):
+        if carried <= position:
+            response.delete_cookie(name, samesite="Lax")
+    response.set_signed_cookie(
+        cookie_name(position),
+        str(position),
+        salt=_SALT,
+        max_age=int(conf.write_token_max_age()),
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+
+
+@contextmanager
+def not_the_clients_write() -> Iterator[None]:
+    """Writes in the block are the console's own bookkeeping (a lag sample),
+    not the client's: they must not send the client's next reads to the
+    primary."""
+    state = scope.current_state()
+    wrote = state.wrote
+    try:
+        yield
+    finally:
+        state.wrote = wrote

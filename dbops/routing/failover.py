@@ -1,0 +1,131 @@
+"""Serving a read from the primary when its replica fails it.
+
+The router chooses a replica from the shared state, but a replica can still
+fail between the check and a query: its connection dies, it stops
+answering (see `deadline`), or replay cancels the query (a recovery
+conflict, which the primary never has). Such a read is re-run on the
+primary when no transaction is open on the replica, so there is nothing to
+lose, and the caller goes on fetching rows from the primary's cursor,
+unaware. Errors of the query itself (bad SQL, bad data) would fail on the
+primary too and are left alone. Django has no hook for this, hence an
+execute wrapper here and the cursor hook in `backend`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from django.db import Error, InterfaceError, OperationalError, connections
+
+logger = logging.getLogger("dbops.routing")
+
+PRIMARY = "default"
+
+_disabled: ContextVar[bool] = ContextVar("dbops_failover_disabled", default=False)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a replica's error means for the read."""
+
+    cause: str  # for logs and metrics
+    mark_down: bool  # the replica itself is unwell, not just this query
+
+
+# By SQLSTATE class (two characters) or code; errors without one come from
+# the client side (a lost connection, a deadline that shut the socket).
+FAILURES_BY_SQLSTATE = {
+    "08": Failure("connection", mark_down=True),  # connection exception
+    "40001": Failure("recovery-conflict", mark_down=False),
+    "40": Failure("transaction-rollback", mark_down=False),
+    "53": Failure("resources", mark_down=True),  # too many connections, disk full
+    "57014": Failure("timeout", mark_down=True),  # statement_timeout
+    "57": Failure("shutdown", mark_down=True),  # terminated, shutting down
+    "58": Failure("system", mark_down=True),
+    "XX": Failure("internal", mark_down=True),
+}
+CLIENT_SIDE = Failure("connection", mark_down=True)
+NO_ANSWER = Failure("timeout", mark_down=True)
+
+
+class NoAnswer(OperationalError):
+    """A replica round trip outlived REPLICA_READ_TIMEOUT (see `deadline`)."""
+
+    def __init__(self, alias: str, seconds: float) -> None:
+        super().__init__(f"{alias} gave no answer within {seconds:g} s")
+
+
+def classify(exc: BaseException) -> Failure | None:
+    """The replica failure behind `exc`, or None for an error of the query
+    itself, which the primary would raise too."""
+    if isinstance(exc, NoAnswer):
+        return NO_ANSWER
+    if not isinstance(exc, Error):
+        return None
+    cause = exc.__cause__
+    pgcode = getattr(cause, "pgcode", None) or getattr(exc, "pgcode", None)
+    if pgcode is None:
+        lost = isinstance(exc, OperationalError | InterfaceError)
+        return CLIENT_SIDE if lost else None
+    return FAILURES_BY_SQLSTATE.get(pgcode) or FAILURES_BY_SQLSTATE.get(pgcode[:2])
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Let replica errors through: for statements that must fail on the
+    replica itself, such as the health probe, rather than quietly get the
+    primary's answer."""
+    token = _disabled.set(True)
+    try:
+        yield
+    finally:
+        _disabled.reset(token)
+
+
+def can_fail_over(replica, exc: BaseException) -> Failure | None:
+    """The failure to route around, or None where the error must stand."""
+    if _disabled.get() or replica.in_atomic_block:
+        return None
+    return classify(exc)
+
+
+def give_up_replica(alias: str, failure: Failure, exc: BaseException) -> None:
+    """Note the failure and make the request's next reads choose again."""
+    from dbops.routing import monitor, scope
+
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else failure.cause
+    logger.warning(
+        "replica read served by the primary",
+        extra={
+            "event": "replica_failover",
+            "alias": alias,
+            "cause": failure.cause,
+            "reason": reason,
+        },
+    )
+    if failure.mark_down:
+        monitor.monitor.mark_down(alias, reason)
+    scope.forget_decision()
+
+
+def retry_on_primary(execute, sql, params, many, context):
+    """Execute wrapper for replica connections."""
+    try:
+        return execute(sql, params, many, context)
+    except Error as exc:
+        replica = context["connection"]
+        failure = can_fail_over(replica, exc)
+        if failure is None:
+            raise
+        give_up_replica(replica.alias, failure, exc)
+        primary_cursor = connections[PRIMARY].cursor()
+        run = primary_cursor.executemany if many else primary_cursor.execute
+        result = run(sql, params)
+        # The caller fetches from its own CursorWrapper, which delegates to
+        # the raw cursor it wraps: hand it the primary's.
+        context["cursor"].cursor = primary_cursor.cursor
+        return result

@@ -1,0 +1,207 @@
+"""What this process knows of the primary and its replicas, shared by every
+request and thread.
+
+At most once every `REPLICA_CHECK_INTERVAL` the primary's current WAL
+position is read and each replica probed (`probes`); requests in between
+route on that snapshot at no query cost. The primary's positions are kept
+as a short history, so that a replica's time lag is measured against the
+primary (how long it has been missing what the primary had), which holds
+for a replica cut off from its primary as for one whose replay is paused.
+
+A replica that fails (a probe, or a read, see `failover`) is marked down
+and not probed again for `REPLICA_RETRY_SECONDS`, so that a dead or hung
+replica costs one wait per process per retry period, not one per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+
+from dbops import conf
+from dbops.routing import probes, rule
+
+logger = logging.getLogger("dbops.routing")
+
+PRIMARY = "default"
+# The primary positions kept for time lag: at one check a second, a quarter
+# of an hour; older than that, the replica's own replay timestamp stands in.
+HISTORY_LENGTH = 900
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    primary: rule.PrimaryState
+    replicas: dict[str, rule.ReplicaState]  # in the configured order
+    taken_at: float  # time.monotonic()
+
+    def verdict(
+        self,
+        alias: str,
+        *,
+        write_position: int | None = None,
+        limits: rule.Limits | None = None,
+    ) -> rule.Verdict:
+        return rule.may_serve(
+            self.replicas[alias],
+            self.primary,
+            limits=limits or conf.limits(),
+            write_position=write_position,
+        )
+
+
+@dataclass(frozen=True)
+class _Down:
+    since: float  # time.time()
+    retry_at: float  # time.monotonic()
+    reason: str
+
+
+class Monitor:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
+        self._snapshot: Snapshot | None = None
+        self._history: deque[tuple[float, int]] = deque(maxlen=HISTORY_LENGTH)
+        self._down: dict[str, _Down] = {}
+
+    # --- reading ----------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The current state, measured anew when older than the interval.
+
+        While another thread measures, the previous snapshot is used rather
+        than waited for.
+        """
+        current = self._snapshot
+        if self._is_fresh(current):
+            return current  # type: ignore[return-value]
+        if not self._refreshing.acquire(blocking=current is None):
+            return current  # type: ignore[return-value]
+        try:
+            if self._is_fresh(self._snapshot):
+                return self._snapshot  # type: ignore[return-value]
+            return self._refresh()
+        finally:
+            self._refreshing.release()
+
+    def refresh(self) -> Snapshot:
+        """Measure now, whatever the age of the last snapshot."""
+        with self._refreshing:
+            return self._refresh()
+
+    def is_down(self, alias: str) -> bool:
+        down = self._down.get(alias)
+        return down is not None and time.monotonic() < down.retry_at
+
+    def _is_fresh(self, snapshot: Snapshot | None) -> bool:
+        return (
+            snapshot is not None
+            and time.monotonic() - snapshot.taken_at < conf.check_interval()
+            and list(snapshot.replicas) == conf.replica_aliases()
+        )
+
+    # --- measuring ----------------------------------------------------------
+
+    def _refresh(self) -> Snapshot:
+        primary = probes.check_primary(PRIMARY)
+        with self._lock:
+            if primary.position is not None:
+                if self._history and primary.position < self._history[-1][1]:
+                    # Positions went back: another server is the primary now.
+                    self._history.clear()
+                self._history.append((primary.checked_at, primary.position))
+            history = list(self._history)
+        replicas = {
+            alias: self._measure(alias, primary, history)
+            for alias in conf.replica_aliases()
+        }
+        snapshot = Snapshot(primary, replicas, taken_at=time.monotonic())
+        self._snapshot = snapshot
+        return snapshot
+
+    def _measure(
+        self, alias: str, primary: rule.PrimaryState, history: list
+    ) -> rule.ReplicaState:
+        down = self._down.get(alias)
+        if down is not None and time.monotonic() < down.retry_at:
+            return self._down_state(alias, down)
+        state, replay_age = probes.probe_replica(alias)
+        if not state.reachable:
+            return self._down_state(alias, self._mark(alias, state.error))
+        self._clear(alias)
+        return replace(
+            state,
+            primary_position=primary.position,
+            lag_bytes=rule.lag_bytes(
+                primary_position=primary.position,
+                replay_position=state.replay_position,
+            ),
+            lag_seconds=round(
+                rule.lag_seconds(
+                    replay_position=state.replay_position,
+                    history=history,
+                    now=time.time(),
+                    replay_age=replay_age,
+                ),
+                1,
+            ),
+        )
+
+    @staticmethod
+    def _down_state(alias: str, down: _Down) -> rule.ReplicaState:
+        return rule.ReplicaState(
+            alias,
+            reachable=False,
+            error=down.reason,
+            down_since=down.since,
+            checked_at=time.time(),
+        )
+
+    # --- marking ------------------------------------------------------------
+
+    def mark_down(self, alias: str, reason: str) -> None:
+        """A read or probe on `alias` failed: route around it until the
+        retry time, starting with the snapshot every request now uses."""
+        down = self._mark(alias, reason)
+        current = self._snapshot
+        if current is not None and alias in current.replicas:
+            replicas = {**current.replicas, alias: self._down_state(alias, down)}
+            self._snapshot = replace(current, replicas=replicas)
+
+    def _mark(self, alias: str, reason: str) -> _Down:
+        with self._lock:
+            previous = self._down.get(alias)
+            down = _Down(
+                since=previous.since if previous else time.time(),
+                retry_at=time.monotonic() + conf.retry_seconds(),
+                reason=reason,
+            )
+            self._down[alias] = down
+        if previous is None:
+            logger.warning(
+                "replica marked down",
+                extra={"event": "replica_down", "alias": alias, "reason": reason},
+            )
+        return down
+
+    def _clear(self, alias: str) -> None:
+        with self._lock:
+            was_down = self._down.pop(alias, None) is not None
+        if was_down:
+            logger.info(
+                "replica back up", extra={"event": "replica_up", "alias": alias}
+            )
+
+    def reset(self) -> None:
+        """Forget everything (tests; a counters reset)."""
+        with self._lock:
+            self._snapshot = None
+            self._history.clear()
+            self._down.clear()
+
+
+monitor = Monitor()

@@ -1,0 +1,124 @@
+"""The two queries that feed the replica rule: one on the primary, one on
+each replica, each bounded by a client-side deadline.
+
+They run with failover off (a probe must fail on the replica itself rather
+than quietly get the primary's answer) and are left out of the query
+counters (monitoring, not the console's load). A failure is reported, never
+raised.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.db import Error, connections
+
+from dbops import metrics
+from dbops.routing import failover
+from dbops.routing.rule import PrimaryState, ReplicaState, lsn_to_int
+
+PRIMARY_SQL = """
+SELECT pg_is_in_recovery(),
+       CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END,
+       (SELECT system_identifier::text FROM pg_control_system())
+"""
+
+REPLICA_SQL = """
+SELECT pg_is_in_recovery(),
+       (SELECT system_identifier::text FROM pg_control_system()),
+       CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,
+       pg_last_wal_receive_lsn()::text,
+       pg_last_wal_replay_lsn()::text,
+       EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
+       EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')
+"""
+
+
+def error_text(exc: BaseException) -> str:
+    """The first line of a driver error, for logs and pages."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def close_quietly(alias: str) -> None:
+    try:
+        connections[alias].close()
+    except Error:
+        pass
+
+
+def _fetch_row(alias: str, sql: str) -> tuple:
+    with (
+        failover.disabled(),
+        metrics.not_counted(),
+        connections[alias].cursor() as cursor,
+    ):
+        cursor.execute(sql)
+        return cursor.fetchone()
+
+
+def _row(alias: str, sql: str) -> tuple:
+    """The probe's row, on a fresh connection if the persistent one broke.
+
+    A reused connection may have died while the server is fine (a killed
+    backend, a restart), so one failure on it proves nothing; only a fresh
+    connection that fails counts. A server that did not answer in time is
+    not asked again.
+    """
+    reused = connections[alias].connection is not None
+    try:
+        return _fetch_row(alias, sql)
+    except failover.NoAnswer:
+        raise  # a server that hangs would hang a fresh connection too
+    except Error:
+        close_quietly(alias)
+        if not reused:
+            raise
+    return _fetch_row(alias, sql)
+
+
+def check_primary(alias: str) -> PrimaryState:
+    """The primary's current WAL position and cluster identity."""
+    now = time.time()
+    try:
+        in_recovery, position, system_identifier = _row(alias, PRIMARY_SQL)
+    except Error as exc:
+        close_quietly(alias)
+        return PrimaryState(reachable=False, error=error_text(exc), checked_at=now)
+    return PrimaryState(
+        reachable=True,
+        position=lsn_to_int(position),
+        system_identifier=system_identifier,
+        in_recovery=in_recovery,
+        error="a server in recovery (a replica) where the primary should be"
+        if in_recovery
+        else "",
+        checked_at=now,
+    )
+
+
+def probe_replica(alias: str) -> tuple[ReplicaState, float | None]:
+    """The replica's raw state (no lag yet: that needs the primary's
+    history, see `monitor`), and its `now() - last replayed transaction`."""
+    now = time.time()
+    try:
+        row = _row(alias, REPLICA_SQL)
+    except Error as exc:
+        close_quietly(alias)
+        failed = ReplicaState(
+            alias, reachable=False, error=error_text(exc), checked_at=now
+        )
+        return failed, None
+    in_recovery, system_identifier, paused, receive, replay, replay_age, receiving = row
+    state = ReplicaState(
+        alias,
+        reachable=True,
+        in_recovery=in_recovery,
+        system_identifier=system_identifier,
+        replay_paused=paused,
+        receiving=receiving,
+        receive_position=lsn_to_int(receive),
+        replay_position=lsn_to_int(replay),
+        checked_at=now,
+    )
+    return state, replay_age

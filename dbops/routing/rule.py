@@ -1,0 +1,221 @@
+"""The one rule that says whether a replica may serve a read.
+
+Pure functions of plain values, so that the router, the operations pages,
+/readyz and /metrics give the same answer for the same measurement and the
+rule can be tested without a server. The measurements come from
+`dbops.routing.monitor`.
+
+A replica may serve a read only while it is reachable, is in recovery
+(a promoted replica no longer follows the primary), belongs to this
+primary's cluster, is within the lag limits measured against the primary's
+current position (not against what it happens to have received: a replica
+cut off from its primary has replayed all it received and is still behind)
+and has replayed the client's own last write.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+SERVING = "serving"
+DOWN = "down"
+PROMOTED = "promoted"
+OTHER_CLUSTER = "other-cluster"
+LAG_SECONDS = "lag-seconds"
+LAG_BYTES = "lag-bytes"
+OWN_WRITE = "own-write-not-replayed"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_lag_seconds: float
+    max_lag_bytes: int
+
+
+@dataclass(frozen=True)
+class PrimaryState:
+    """The primary as last checked. `position` is its current WAL position,
+    None when it could not be read (primary down, or a server in recovery
+    where the primary should be)."""
+
+    reachable: bool
+    position: int | None = None
+    system_identifier: str | None = None
+    in_recovery: bool | None = None
+    error: str = ""
+    checked_at: float = 0.0  # time.time()
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """One replica as last measured; lag is against the primary's position."""
+
+    alias: str
+    reachable: bool
+    error: str = ""
+    down_since: float | None = None  # time.time() of the first failure
+    in_recovery: bool | None = None
+    system_identifier: str | None = None
+    replay_paused: bool | None = None
+    receiving: bool | None = None  # its WAL receiver is streaming
+    receive_position: int | None = None
+    replay_position: int | None = None
+    primary_position: int | None = None
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    checked_at: float = 0.0  # time.time()
+
+    @property
+    def receive_lsn(self) -> str | None:
+        return int_to_lsn(self.receive_position)
+
+    @property
+    def replay_lsn(self) -> str | None:
+        return int_to_lsn(self.replay_position)
+
+    @property
+    def primary_lsn(self) -> str | None:
+        return int_to_lsn(self.primary_position)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reason: str  # SERVING, or why not (one of the constants above)
+    detail: str  # the same for a person: "29 s behind, limit 5 s"
+
+    @property
+    def serving(self) -> bool:
+        return self.reason == SERVING
+
+
+def may_serve(
+    replica: ReplicaState,
+    primary: PrimaryState,
+    *,
+    limits: Limits,
+    write_position: int | None = None,
+) -> Verdict:
+    """Whether `replica` may serve a read of a client whose last write is at
+    `write_position` (None: no write to wait for)."""
+    if not replica.reachable:
+        return Verdict(DOWN, _down_detail(replica))
+    if replica.in_recovery is False:
+        return Verdict(
+            PROMOTED, "not in recovery: promoted, it no longer follows the primary"
+        )
+    if (
+        primary.system_identifier
+        and replica.system_identifier
+        and primary.system_identifier != replica.system_identifier
+    ):
+        return Verdict(
+            OTHER_CLUSTER,
+            f"a server of another cluster (system identifier "
+            f"{replica.system_identifier}, the primary's is "
+            f"{primary.system_identifier})",
+        )
+    if (replica.lag_seconds or 0) > limits.max_lag_seconds:
+        return Verdict(
+            LAG_SECONDS,
+            f"{format_seconds(replica.lag_seconds or 0)} behind, "
+            f"limit {format_seconds(limits.max_lag_seconds)}",
+        )
+    if (replica.lag_bytes or 0) > limits.max_lag_bytes:
+        return Verdict(
+            LAG_BYTES,
+            f"{format_bytes(replica.lag_bytes or 0)} behind, "
+            f"limit {format_bytes(limits.max_lag_bytes)}",
+        )
+    if write_position and (
+        replica.replay_position is None or replica.replay_position < write_position
+    ):
+        return Verdict(OWN_WRITE, "has not yet replayed the client's last write")
+    return Verdict(SERVING, "serving reads")
+
+
+def _down_detail(replica: ReplicaState) -> str:
+    since = ""
+    if replica.down_since:
+        moment = datetime.fromtimestamp(replica.down_since, tz=UTC)
+        since = f" since {moment:%H:%M:%S} UTC"
+    return f"down{since}: {replica.error or 'unreachable'}"
+
+
+# --- lag --------------------------------------------------------------------
+
+
+def lag_bytes(*, primary_position: int | None, replay_position: int | None) -> int:
+    """How far replay is behind the primary's position, in WAL bytes. With
+    the primary's position unknown (it is down), nothing says the replica is
+    behind; None replay (never replayed) counts as everything behind."""
+    if primary_position is None:
+        return 0
+    return max(primary_position - (replay_position or 0), 0)
+
+
+def lag_seconds(
+    *,
+    replay_position: int | None,
+    history: Sequence[tuple[float, int]],
+    now: float,
+    replay_age: float | None,
+) -> float:
+    """How long the replica has been missing data the primary had.
+
+    `history` holds (time, primary position) pairs this process observed,
+    oldest first. The replica is current until the primary moves past its
+    replay position; from the first observation of that, it is stale. Where
+    the history does not reach back to that moment (a new process), the
+    replica's own `now() - pg_last_xact_replay_timestamp()` (`replay_age`)
+    stands in: an upper bound, since the primary may have been idle after
+    that transaction. A replica that has replayed the primary's latest
+    position has zero lag, however old its last transaction.
+    """
+    if not history:
+        return max(replay_age or 0.0, 0.0)
+    replayed = replay_position or 0
+    if replayed >= history[-1][1]:
+        return 0.0
+    positions = [position for _, position in history]
+    first_past = bisect.bisect_right(positions, replayed)
+    if first_past == 0:
+        return max(now - history[0][0], replay_age or 0.0, 0.0)
+    return max(now - history[first_past][0], 0.0)
+
+
+# --- words and numbers ---------------------------------------------------------
+
+
+def lsn_to_int(lsn: str | None) -> int | None:
+    """'16/B374D848' -> the byte position as an integer (None stays None)."""
+    if not lsn:
+        return None
+    high, low = lsn.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def int_to_lsn(position: int | None) -> str | None:
+    if position is None:
+        return None
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    return f"{seconds:,.0f} s"
+
+
+def format_bytes(count: int) -> str:
+    """Binary units, named as such (KiB, MiB, GiB)."""
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            if unit == "bytes":
+                return f"{int(value):,} bytes"
+            return f"{value:,.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
