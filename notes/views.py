@@ -3,12 +3,14 @@
 They render inside the admin's frame (sidebar, header, messages, styles) by
 extending unfold's `admin/base_site.html` with the admin site's context.
 Staff only: `notes/urls.py` wraps every view in `staff_member_required`,
-which sends anyone else to the admin login.
+which sends anyone else to the admin login; and each page needs its Note
+permission (view, add, delete), refused with a 403 like the admin's own.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.contrib.messages.views import SuccessMessageMixin
 from django.template.loader import render_to_string
@@ -19,6 +21,10 @@ from django.views.generic import CreateView, DeleteView, ListView
 from catalog.paginator import EstimatedCountPaginator
 from notes.forms import NoteForm
 from notes.models import Note
+
+
+class NotePermissionMixin(PermissionRequiredMixin):
+    raise_exception = True  # staff without the permission: 403, not a login
 
 
 class ConsolePageMixin:
@@ -33,7 +39,8 @@ class ConsolePageMixin:
         return context
 
 
-class NoteListView(ConsolePageMixin, ListView):
+class NoteListView(NotePermissionMixin, ConsolePageMixin, ListView):
+    permission_required = "notes.view_note"
     title = "Notes"
     queryset = Note.objects.order_by("-created_at", "-id")
     paginate_by = 25
@@ -68,7 +75,10 @@ def notes_table(request, notes) -> dict:
     }
 
 
-class NoteCreateView(ConsolePageMixin, SuccessMessageMixin, CreateView):
+class NoteCreateView(
+    NotePermissionMixin, ConsolePageMixin, SuccessMessageMixin, CreateView
+):
+    permission_required = "notes.add_note"
     title = "New note"
     form_class = NoteForm
     template_name = "notes/note_form.html"
@@ -76,9 +86,10 @@ class NoteCreateView(ConsolePageMixin, SuccessMessageMixin, CreateView):
     success_message = "Note “%(title)s” was created."
 
 
-class NoteDeleteView(SuccessMessageMixin, DeleteView):
+class NoteDeleteView(NotePermissionMixin, SuccessMessageMixin, DeleteView):
     """Deletes on POST; there is no confirmation page, so GET is refused."""
 
+    permission_required = "notes.delete_note"
     model = Note
     http_method_names = ["post"]
     success_url = reverse_lazy("notes:list")

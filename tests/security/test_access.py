@@ -65,11 +65,7 @@ def login_as(cluster, *, staff: bool, codenames: tuple[str, ...] = ()) -> Client
         password="pw-for-tests",
         is_staff=staff,
     )
-    user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="dbops", codename__in=codenames
-        )
-    )
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client = Client()
     client.force_login(user)
     # The session is on the primary; let the replica have it, as it would by
@@ -148,8 +144,11 @@ def test_access_non_staff_user_is_refused(cluster, records):
 
 def test_access_staff_without_ops_permission_is_forbidden(cluster, records):
     """Staff without `dbops.view_operations` get 403 on the ops pages and
-    /metrics, and use the notes and catalog pages like all staff."""
-    client = login_as(cluster, staff=True)
+    /metrics, and use the notes (with the Note permissions) and catalog
+    pages."""
+    client = login_as(
+        cluster, staff=True, codenames=("view_note", "add_note", "delete_note")
+    )
     refused = sweep(
         client, OPS_PAGES, records, lambda page, response: refusal_error(response, 403)
     )
