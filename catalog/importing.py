@@ -112,11 +112,21 @@ def decode(data: bytes | str) -> str:
 
 def read_csv(text: str) -> tablib.Dataset:
     """A dataset with `line_numbers` (the file line of each record) and
-    `row_problems` (records with more values than the header has columns)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    `row_problems` (records that cannot be imported as they are: more values
+    than the header has columns, or a NUL byte, which PostgreSQL text cannot
+    hold).
+
+    Quoting is read strictly: a quote that is never closed would otherwise
+    swallow the rest of the file into one value.
+    """
+    # A single value may be as big as the upload (a note's content is
+    # unbounded); the csv module's default limit is 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), settings.IMPORT_MAX_UPLOAD_BYTES))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []
     lines: list[int] = []
     problems: dict[int, str] = {}
+    start = 1
     try:
         header = next((record for record in reader if record), None)
         start = reader.line_num + 1
@@ -126,9 +136,7 @@ def read_csv(text: str) -> tablib.Dataset:
                 lines.append(start)
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise UnreadableFile(
-            f"Line {reader.line_num} is not valid CSV: {exc}."
-        ) from None
+        raise UnreadableFile(_csv_error(str(exc), start, reader.line_num)) from None
     if header is None:
         return tablib.Dataset()
     dataset = tablib.Dataset(*rows, headers=header)
@@ -137,11 +145,26 @@ def read_csv(text: str) -> tablib.Dataset:
     return dataset
 
 
+def _csv_error(error: str, record_line: int, line: int) -> str:
+    if "unexpected end of data" in error:
+        return (
+            f"Line {record_line} opens a quoted value that is never closed: "
+            "everything after it would be read as one value. Close the quote "
+            '(a quote inside a value is written twice: "").'
+        )
+    return f"Line {line} is not valid CSV: {error}."
+
+
 def _fit(record: list[str], width: int, number: int, problems: dict) -> list[str]:
     # Fewer values than columns is common (editors drop trailing empty
     # cells) and loses nothing; more would silently drop data.
     if len(record) > width:
         problems[number] = f"{len(record)} values, but the header has {width} columns"
+    nul = next((n for n, value in enumerate(record, 1) if "\x00" in value), None)
+    if nul is not None:
+        problems.setdefault(
+            number, f"value {nul} holds a NUL byte, which text cannot hold"
+        )
     return (record + [""] * width)[:width]
 
 
@@ -241,24 +264,35 @@ def stream_csv(
     fields: list[str] | None = None,
     page_size: int = BATCH_SIZE,
 ) -> Iterator[str]:
-    """The queryset as CSV text, `page_size` rows per chunk.
+    """The queryset as CSV text, `page_size` rows per chunk, in keyset pages
+    (`WHERE id > last ORDER BY id LIMIT n`), so that memory stays bounded
+    however many rows there are; the library's export builds the whole
+    file in memory instead.
 
-    One query, read through a server-side cursor a page at a time, so that
-    memory stays bounded however many rows there are; the library's export
-    builds the whole file in memory instead.
+    Each page is a short query of its own rather than one long server-side
+    cursor: a replica that fails mid-file (its connection lost, its answer
+    late) has that page and the rest served by the primary, continuing
+    after the last row sent, so the file is never silently short. Where the
+    primary fails too, the error ends the stream and the client sees a
+    broken download, not a complete-looking file.
     """
     columns = resource.stream_columns(fields)
-    rows = queryset.order_by("pk").values_list(*columns.values())
+    rows = queryset.order_by("pk").values_list("pk", *columns.values())
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
-    for number, row in enumerate(rows.iterator(chunk_size=page_size), start=1):
-        writer.writerow([_cell(value) for value in row])
-        if number % page_size == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    last_pk = None
+    while True:
+        page = rows if last_pk is None else rows.filter(pk__gt=last_pk)
+        batch = list(page[:page_size])
+        for _, *values in batch:
+            writer.writerow([_cell(value) for value in values])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(batch) < page_size:
+            return
+        last_pk = batch[-1][0]
 
 
 def _cell(value: Any) -> str:
@@ -311,6 +345,17 @@ class ImportExportAdmin(ImportExportModelAdmin):
             name="{}_{}_export_file".format(*info),
         )
         return [download, *super().get_urls()]
+
+    # The library checks one permission code per flow (its
+    # IMPORT_EXPORT_*_PERMISSION_CODE settings, unset by default: any staff
+    # user). An import creates and overwrites rows, so it needs both add and
+    # change; an export shows every row, so it needs view. Every URL of
+    # both flows asks these two, the streaming download too.
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
 
     def _url(self, name: str) -> str:
         opts = self.opts
@@ -519,6 +564,10 @@ class ImportExportAdmin(ImportExportModelAdmin):
             )
             changelist = self._url("changelist")
             return HttpResponseRedirect(f"{changelist}?{request.GET.urlencode()}")
+        # Formula escaping is for spreadsheets: JSON carries values as they are.
+        resource.escape_formulae = isinstance(
+            file_format, base_formats.CSV | base_formats.XLSX
+        )
         dataset = resource.export(
             queryset=queryset,
             export_fields=fields,

@@ -469,9 +469,15 @@ class BulkResource(resources.ModelResource):
 
     # --- export --------------------------------------------------------------
 
+    # Exports for spreadsheets (CSV, XLSX) make formulae inert; the admin's
+    # JSON export turns this off, the library's `export` command keeps it.
+    escape_formulae = True
+
     def export_field(self, field, instance, **kwargs: Any):
         value = super().export_field(field, instance, **kwargs)
-        return escape_formula(value) if isinstance(value, str) else value
+        if self.escape_formulae and isinstance(value, str):
+            return escape_formula(value)
+        return value
 
     def stream_columns(self, fields: list[str] | None = None) -> dict[str, str]:
         """Column name -> the ORM path of its value, for the streaming export."""

@@ -407,3 +407,31 @@ def test_forged_confirm_is_refused_without_error(staff, authors, forged, message
     assert response.status_code == 200
     assert message in response.content
     assert Book.objects.using("default").count() == 0
+
+
+def test_nul_byte_past_the_first_kilobytes_is_a_problem_on_its_line(staff, authors):
+    """A NUL byte after the first 4 KB (the binary-file sniff) is a problem
+    named by its line in the preview, and nothing can be confirmed."""
+    rows = [f"Book {n},Author 0,,{n:013d}" for n in range(200)]
+    rows[150] = "Bad\x00title,Author 0,,9999999999999"
+    content = csv_bytes("title,author,published,isbn", rows)
+    assert content.index(b"\x00") > 4096
+
+    previewed = preview(staff, BOOKS_URL, content)
+    assert previewed.context.get("confirm_form") is None
+    [problem] = previewed.context["problems"]
+    assert problem.line == 152
+    assert "NUL" in problem.reason
+    assert Book.objects.using("default").count() == 0
+
+
+def test_unterminated_quote_is_refused_with_its_line(staff, authors):
+    """An unterminated quote would swallow the rest of the file into one
+    title: the preview refuses the file and names the line it opens on."""
+    rows = ["One,Author 0,,1", '"Two,Author 0,,2', "Three,Author 0,,3"]
+    previewed = preview(
+        staff, BOOKS_URL, csv_bytes("title,author,published,isbn", rows)
+    )
+    assert previewed.context.get("confirm_form") is None
+    assert b"Line 3 opens a quoted value that is never closed" in previewed.content
+    assert Book.objects.using("default").count() == 0

@@ -69,3 +69,19 @@ def test_notes_export_streams_every_note(staff, cluster):
     assert rows[0] == ["id", "title", "content"]
     assert len(rows) == 6
     assert {row[2] for row in rows[1:]} == {"'=cmd"}
+
+
+def test_notes_import_takes_a_one_megabyte_content(db):
+    """Note.content is unbounded: a 1 MB value is imported, not refused by
+    the csv module's field size limit."""
+    from catalog.importing import import_csv
+    from notes.resources import NoteResource
+
+    body = "x" * 1_000_000
+    outcome = import_csv(
+        resource_class=NoteResource,
+        file=f'title,content\nBig,"{body}"\n'.encode(),
+        dry_run=False,
+    )
+    assert outcome.ok, outcome.problems
+    assert len(Note.objects.using("default").get(title="Big").content) == 1_000_000
