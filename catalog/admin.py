@@ -32,6 +32,7 @@ from catalog.importing import ImportExportAdmin
 from catalog.models import Author, Book
 from catalog.paginator import EstimatedCountPaginator
 from catalog.resources import AuthorResource, BookResource
+from console.parameters import CheckedParametersMixin
 from console.widgets import ValidatingAutocompleteSelect
 
 TRIGRAM_HELP = (
@@ -120,7 +121,9 @@ def book_counts() -> Subquery:
 
 
 @admin.register(Author)
-class AuthorAdmin(RowCheckboxMixin, ModelAdmin, ImportExportAdmin):
+class AuthorAdmin(
+    CheckedParametersMixin, RowCheckboxMixin, ModelAdmin, ImportExportAdmin
+):
     resource_classes = [AuthorResource]
     list_display = ["name", "country", "book_count", "created_at"]
     search_fields = ["name"]
@@ -148,7 +151,9 @@ class AuthorAdmin(RowCheckboxMixin, ModelAdmin, ImportExportAdmin):
 
 
 @admin.register(Book)
-class BookAdmin(RowCheckboxMixin, ModelAdmin, ImportExportAdmin):
+class BookAdmin(
+    CheckedParametersMixin, RowCheckboxMixin, ModelAdmin, ImportExportAdmin
+):
     resource_classes = [BookResource]
     list_display = ["title", "author", "published", "isbn"]
     list_select_related = ["author"]
@@ -189,12 +194,12 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ModelAdmin):
+class UserAdmin(CheckedParametersMixin, BaseUserAdmin, ModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
 
 
 @admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, ModelAdmin):
+class GroupAdmin(CheckedParametersMixin, BaseGroupAdmin, ModelAdmin):
     pass

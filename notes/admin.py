@@ -6,12 +6,13 @@ from unfold.admin import ModelAdmin
 from catalog.admin import TRIGRAM_HELP
 from catalog.importing import ImportExportAdmin
 from catalog.paginator import EstimatedCountPaginator
+from console.parameters import CheckedParametersMixin
 from notes.models import Note
 from notes.resources import NoteResource
 
 
 @admin.register(Note)
-class NoteAdmin(ModelAdmin, ImportExportAdmin):
+class NoteAdmin(CheckedParametersMixin, ModelAdmin, ImportExportAdmin):
     resource_classes = [NoteResource]
     list_display = ["title", "created_at"]
     search_fields = ["title"]
