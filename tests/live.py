@@ -88,11 +88,19 @@ class LiveServer:
 
     def request_log(self) -> list[dict]:
         """The JSON request lines the server logged so far."""
-        entries = []
-        for line in self.log_path.read_text().splitlines():
-            if line.startswith("{") and '"logger": "dbops.requests"' in line:
-                entries.append(json.loads(line))
-        return entries
+        return self._json_lines("dbops.requests")
+
+    def routing_events(self) -> list[dict]:
+        """The JSON routing events (replica down/up, failovers) so far."""
+        return self._json_lines("dbops.routing")
+
+    def _json_lines(self, logger: str) -> list[dict]:
+        marker = f'"logger": "{logger}"'
+        return [
+            json.loads(line)
+            for line in self.log_path.read_text().splitlines()
+            if line.startswith("{") and marker in line
+        ]
 
 
 def staff_session(base_url: str, username: str, password: str) -> requests.Session:
@@ -151,6 +159,7 @@ class Load:
         self.result = LoadResult()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._stopped = threading.Event()
 
     def start(self) -> Load:
         self._started = time.monotonic()
@@ -159,6 +168,11 @@ class Load:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def stop(self) -> LoadResult:
+        """End the load before its time: each client finishes its round."""
+        self._stopped.set()
+        return self.join()
 
     def join(self) -> LoadResult:
         for thread in self._threads:
@@ -195,7 +209,7 @@ class Load:
     def _client(self, session: requests.Session) -> None:
         deadline = self._started + self.seconds
         for _ in range(self.max_requests):
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self._stopped.is_set():
                 return
             title = f"drill {uuid.uuid4().hex[:12]}"
             response = self._call(

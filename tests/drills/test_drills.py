@@ -6,10 +6,12 @@ primary afterwards, and that the console recovers by itself."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
 
 import pytest
+import requests
 from django.db import connections
 
 from notes.models import Note
@@ -202,4 +204,148 @@ def test_drill_primary_restarted_under_load(server, cluster):
         "primary restarted",
         result,
         f"restart took {restart_done - restart_started:.1f}s, all 503",
+    )
+
+
+def _server_seconds(server: LiveServer) -> list[float]:
+    """Server-side durations of the logged requests (queueing for a busy
+    worker left out: that is the load's, not the console's)."""
+    return [entry["duration_ms"] / 1000 for entry in server.request_log()]
+
+
+def test_drill_replica_cut_off_from_its_primary_under_load(server, cluster):
+    """The replica's primary_conninfo pointed at a dead port while clients
+    write and read: it has replayed all it received, but falls behind the
+    primary; past the 1 s limit its reads move to the primary, /readyz shows
+    the lag, and reads return once it streams again."""
+    load = Load(server.url, _sessions(server), seconds=9).start()
+    time.sleep(1)
+    readyz = []
+    with cluster.cut_off("replica"):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            readyz.append(requests.get(server.url + "/readyz", timeout=5).json())
+            time.sleep(0.25)
+    reconnected_at = datetime.now()
+    result = load.join()
+
+    assert result.server_errors == []
+    assert result.connection_errors == []
+    _assert_nothing_lost(result)
+    reasons = {e["route"]["reason"] for e in server.request_log()}
+    assert reasons & {"lag-seconds", "lag-bytes"}, reasons
+    behind = [r["databases"]["replica"] for r in readyz]
+    assert any(not r["serving"] and r["lag_seconds"] > 1 for r in behind), behind
+    _seconds_until_replica_serves(server, 10)
+    back_after = _first_replica_read_after(server, reconnected_at)
+    worst = max(r["lag_seconds"] or 0 for r in behind)
+    _report(
+        "replica cut off 5 s",
+        result,
+        f"lag seen up to {worst:.1f} s, reads on the primary past 1 s; "
+        f"replica serving {back_after:.1f}s after it streamed again",
+    )
+
+
+def test_drill_hung_replica_under_load(db, tmp_path, django_user_model, cluster):
+    """The replica's processes stopped (SIGSTOP) for 6 s under load: no
+    error page, and no request waits on it much longer than
+    REPLICA_READ_TIMEOUT (1 s here; reconnecting to a hung server waits for
+    the 2 s connect timeout at most once per retry period)."""
+    for number in range(CLIENTS + 1):
+        django_user_model.objects.create_user(
+            f"drill{number}", password=PASSWORD, is_staff=True, is_superuser=True
+        )
+    cluster.wait_for_replay()
+    live = LiveServer(
+        tmp_path / "gunicorn.log",
+        REPLICA_RETRY_SECONDS=str(RETRY_SECONDS),
+        REPLICA_READ_TIMEOUT="1",
+    ).start()
+    try:
+        load = Load(live.url, _sessions(live), seconds=10).start()
+        time.sleep(2)
+        with cluster.frozen("replica"):
+            time.sleep(6)
+        result = load.join()
+        assert result.server_errors == []
+        assert result.connection_errors == []
+        _assert_nothing_lost(result)
+        slowest = max(_server_seconds(live))
+        assert slowest < 2 + 1, f"a request waited {slowest:.1f} s"
+        timeouts = [
+            e
+            for e in live.routing_events()
+            if "no answer within" in e.get("reason", "")
+        ]
+        assert timeouts, "the hang was never met"
+        _seconds_until_replica_serves(live, RETRY_SECONDS + 8)
+    finally:
+        live.stop()
+    _report(
+        "replica hung (SIGSTOP) 6 s",
+        result,
+        f"slowest request {slowest:.1f} s on the server (read timeout 1 s)",
+    )
+
+
+def _read_until(stop, session, url: str, statuses: list[int]) -> None:
+    """A reader that never writes, so that its reads go to the replica."""
+    while not stop.is_set():
+        try:
+            statuses.append(session.get(url, timeout=15).status_code)
+        except requests.RequestException:
+            statuses.append(0)
+
+
+def test_drill_recovery_conflicts_under_load(server, cluster):
+    """With max_standby_streaming_delay = 0 on the replica and short ACCESS
+    EXCLUSIVE locks taken on the primary, replay cancels replica reads; they
+    are served by the primary, never a 500."""
+    reader = staff_session(server.url, f"drill{CLIENTS}", PASSWORD)
+    stop, reads = threading.Event(), []
+    readers = [
+        threading.Thread(
+            target=_read_until,
+            args=(stop, reader, server.url + "/admin/catalog/author/", reads),
+        )
+        for _ in range(2)
+    ]
+    cluster.set_replica_conf("replica", "max_standby_streaming_delay", "0")
+    try:
+        load = Load(server.url, _sessions(server), seconds=20).start()
+        for thread in readers:
+            thread.start()
+        locks, conflicts = 0, []
+        deadline = time.monotonic() + 18
+        while time.monotonic() < deadline and len(conflicts) < 10:
+            cluster.execute(
+                "primary",
+                "BEGIN; LOCK TABLE catalog_author IN ACCESS EXCLUSIVE MODE; COMMIT",
+                database=cluster.database,
+            )
+            locks += 1
+            conflicts = [
+                e
+                for e in server.routing_events()
+                if e.get("cause") == "recovery-conflict"
+            ]
+            time.sleep(0.01)
+        result = load.stop()
+    finally:
+        stop.set()
+        for thread in readers:
+            thread.join(30)
+        cluster.set_replica_conf("replica", "max_standby_streaming_delay", None)
+
+    assert result.server_errors == []
+    assert result.connection_errors == []
+    assert set(reads) == {200}, sorted(set(reads))
+    _assert_nothing_lost(result)
+    assert conflicts, f"no recovery conflict in {locks} locks"
+    _report(
+        "recovery conflicts",
+        result,
+        f"+{len(reads)} replica reads, all 200; {len(conflicts)} cancelled by "
+        f"replay and served by the primary ({locks} locks taken)",
     )
