@@ -30,8 +30,12 @@ SELECT pg_is_in_recovery(),
        pg_last_wal_receive_lsn()::text,
        pg_last_wal_replay_lsn()::text,
        EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
-       EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')
+       (SELECT CASE WHEN count(*) = 0 THEN false
+                    WHEN bool_or(status = 'streaming') THEN true END
+        FROM pg_stat_wal_receiver)
 """
+# The WAL receiver's status is NULL to roles without pg_read_all_stats:
+# then whether the replica streams is unknown (None), not "no".
 
 
 def error_text(exc: BaseException) -> str:

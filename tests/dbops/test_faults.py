@@ -95,7 +95,7 @@ def test_two_tabs_late_write_response_does_not_lower_the_position(
 
 
 def test_cut_off_replica_serves_no_reads_once_over_the_limits(
-    db, cluster, settings, routing_urls
+    db, cluster, settings, routing_urls, admin_client
 ):
     """With the replica's primary_conninfo pointed at a dead port, it has
     replayed all it received, yet it falls behind the primary: once past
@@ -117,7 +117,13 @@ def test_cut_off_replica_serves_no_reads_once_over_the_limits(
         assert ready["serving"] is False
         assert ready["lag_seconds"] > 1
         assert ready["lag_bytes"] > 0
+        assert state.receiving is False
+        settings.ROOT_URLCONF = "console.urls"
+        page = admin_client.get("/admin/dbops/replication/").content.decode()
+        assert "not receiving WAL" in page
+        assert "s behind, limit 1.0 s" in page
     cluster.wait_for_replay()
+    settings.ROOT_URLCONF = ROUTING_URLS
     assert Client().get("/read/").json()["alias"] == "replica"
 
 
