@@ -86,10 +86,6 @@ def dashboard(*, ops: bool) -> Dashboard:
     )
 
 
-def environment_badge(request) -> list[str]:
-    return ["primary + replicas", "info"]
-
-
 def dashboard_callback(request, context: dict) -> dict:
     context["dashboard"] = dashboard(ops=permissions.can_view_ops(request))
     return context

@@ -21,7 +21,6 @@ UNFOLD = {
     "SITE_SUBHEADER": "PostgreSQL primary and replicas",
     "SITE_SYMBOL": "database",
     "SHOW_HISTORY": True,
-    "ENVIRONMENT": "console.dashboard.environment_badge",
     "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,

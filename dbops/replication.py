@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from dbops import conf
 from dbops.models import LagSample
-from dbops.routing import consistency, rule
+from dbops.routing import consistency, rule, scope
 from dbops.routing.monitor import monitor
 
 HISTORY_WINDOW = timedelta(hours=1)
@@ -121,7 +121,7 @@ class ReplicationOverview:
 def replicas_now(*, fresh: bool = False) -> ReplicaNow:
     """The shared replica state (at most REPLICA_CHECK_INTERVAL old, or
     measured now with `fresh`) with the rule's verdict for each replica."""
-    snapshot = monitor.refresh() if fresh else monitor.snapshot()
+    snapshot = monitor.refresh() if fresh else scope.request_snapshot()
     limits = conf.limits()
     rows = [
         ReplicaRow(status=state, verdict=snapshot.verdict(alias, limits=limits))
@@ -266,3 +266,62 @@ def readiness() -> Readiness:
         replicas=now.replicas,
         seconds=time.perf_counter() - started,
     )
+
+
+# --- the header badge -----------------------------------------------------------
+
+SERVING, DEGRADED, PRIMARY_ONLY = "serving", "degraded", "primary-only"
+
+
+@dataclass(frozen=True)
+class Badge:
+    """The replicas' state at a glance, for the header of every admin page."""
+
+    state: str  # SERVING, DEGRADED or PRIMARY_ONLY (the data-replica-state)
+    text: str
+    detail: str  # the whole story, for the badge's title
+    variant: str  # unfold's label colour
+
+
+def badge(now: ReplicaNow) -> Badge:
+    if not now.replicas:
+        return Badge(
+            PRIMARY_ONLY,
+            "no replica: reads from the primary",
+            "No replica is configured.",
+            "info",
+        )
+    left_out = [row for row in now.replicas if not row.serving]
+    detail = "; ".join(f"{row.alias}: {row.verdict.detail}" for row in left_out)
+    if not left_out:
+        text = "replica serving" if len(now.replicas) == 1 else "all replicas serving"
+        return Badge(SERVING, text, "Every replica serves reads.", "success")
+    first = f"{left_out[0].alias} {_in_short(left_out[0])}"
+    if len(left_out) == len(now.replicas):
+        more = f" (+{len(left_out) - 1} more)" if len(left_out) > 1 else ""
+        return Badge(
+            PRIMARY_ONLY, f"{first}{more}, reads from the primary", detail, "danger"
+        )
+    serving = len(now.replicas) - len(left_out)
+    return Badge(
+        DEGRADED,
+        f"{serving} of {len(now.replicas)} replicas serving; {first}",
+        detail,
+        "warning",
+    )
+
+
+def _in_short(row: ReplicaRow) -> str:
+    status, reason = row.status, row.verdict.reason
+    if reason == rule.DOWN:
+        if status.down_since:
+            moment = datetime.fromtimestamp(status.down_since, tz=UTC)
+            return f"down since {moment:%H:%M} UTC"
+        return "down"
+    if reason == rule.LAG_SECONDS:
+        return f"{rule.format_seconds(status.lag_seconds or 0)} behind"
+    if reason == rule.LAG_BYTES:
+        return f"{rule.format_bytes(status.lag_bytes or 0)} behind"
+    if reason == rule.PROMOTED:
+        return "promoted"
+    return row.verdict.detail

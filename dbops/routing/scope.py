@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.db import connections
 
 from dbops import conf
-from dbops.routing.monitor import monitor
+from dbops.routing.monitor import Snapshot, monitor
 
 PRIMARY = "default"
 # Outside a request (management commands, shells, threads) the replica
@@ -46,6 +46,17 @@ class RoutingState:
     decision: Decision | None = None
     wrote: bool = False
     created_at: float = field(default_factory=time.monotonic)
+    # The replica state this request routes on; its pages show the same.
+    snapshot: Snapshot | None = None
+
+
+def request_snapshot() -> Snapshot:
+    """The shared replica state, taken once per request (or ambient second),
+    so that a page and its routing agree without measuring twice."""
+    state = current_state()
+    if state.snapshot is None:
+        state.snapshot = monitor.snapshot()
+    return state.snapshot
 
 
 _state: ContextVar[RoutingState | None] = ContextVar(
@@ -138,15 +149,18 @@ def _is_down(alias: str) -> bool:
 
 
 def forget_decision() -> None:
-    """Make the next read choose again (a replica failed mid-request)."""
-    current_state().decision = None
+    """Make the next read choose again (a replica failed mid-request), on
+    the shared state that now marks it down."""
+    state = current_state()
+    state.decision = None
+    state.snapshot = None
 
 
 def _choose(state: RoutingState) -> Decision:
     replicas = conf.replica_aliases()
     if not replicas:
         return Decision(PRIMARY, "no-replica")
-    snapshot = monitor.snapshot()
+    snapshot = request_snapshot()
     limits = conf.limits()
     verdicts = {
         alias: snapshot.verdict(alias, write_position=state.write_token, limits=limits)

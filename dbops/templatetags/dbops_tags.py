@@ -1,10 +1,11 @@
-"""Template tags of dbops: the per-request query footer of the admin."""
+"""Template tags of dbops: the per-request query footer and the replica
+badge of the admin's header."""
 
 from __future__ import annotations
 
 from django import template
 
-from dbops import metrics
+from dbops import metrics, permissions, replication
 
 register = template.Library()
 
@@ -14,3 +15,15 @@ def query_footer() -> dict:
     """This request's queries per alias, as counted so far (the footer is
     drawn last, so that is nearly all of them)."""
     return {"tally": metrics.current_tally()}
+
+
+@register.inclusion_tag("dbops/includes/badge.html", takes_context=True)
+def replica_badge(context) -> dict:
+    """The replicas' state as the router sees it (the request's own
+    measurement: no query of its own in the steady state), linking to the
+    replication page for those who may see it."""
+    request = context.get("request")
+    return {
+        "badge": replication.badge(replication.replicas_now()),
+        "link": request is not None and permissions.can_view_ops(request),
+    }
