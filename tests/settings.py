@@ -19,7 +19,7 @@ TEST_CLUSTER = {
     "root": _ROOT / ("pgcluster-test" if _PORT == 25442 else f"pgcluster-test-{_PORT}"),
     "primary_port": _PORT,
     "replica_port": _PORT + 1,
-    "replicas": 2,  # replica_2 is only configured by the tests that need it
+    "replicas": 3,  # replica_2 and replica_3: configured by the tests that need them
     "database": "console_test",
 }
 

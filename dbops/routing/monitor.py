@@ -67,6 +67,7 @@ class Monitor:
         self._snapshot: Snapshot | None = None
         self._history: deque[tuple[float, int]] = deque(maxlen=HISTORY_LENGTH)
         self._down: dict[str, _Down] = {}
+        self._back: dict[str, float] = {}  # alias -> time.time() it came back
 
     # --- reading ----------------------------------------------------------
 
@@ -135,6 +136,7 @@ class Monitor:
         self._clear(alias)
         return replace(
             state,
+            up_since=self._back.get(alias),
             primary_position=primary.position,
             lag_bytes=rule.lag_bytes(
                 primary_position=primary.position,
@@ -191,6 +193,10 @@ class Monitor:
     def _clear(self, alias: str) -> None:
         with self._lock:
             was_down = self._down.pop(alias, None) is not None
+            if was_down:
+                self._back[alias] = time.time()
+            elif time.time() - self._back.get(alias, 0) > rule.RAMP_SECONDS:
+                self._back.pop(alias, None)
         if was_down:
             logger.info(
                 "replica back up", extra={"event": "replica_up", "alias": alias}
@@ -202,6 +208,7 @@ class Monitor:
             self._snapshot = None
             self._history.clear()
             self._down.clear()
+            self._back.clear()
 
 
 monitor = Monitor()

@@ -57,6 +57,7 @@ class ReplicaState:
     reachable: bool
     error: str = ""
     down_since: float | None = None  # time.time() of the first failure
+    up_since: float | None = None  # time.time() it came back, if it was down
     in_recovery: bool | None = None
     system_identifier: str | None = None
     replay_paused: bool | None = None
@@ -219,3 +220,45 @@ def format_bytes(count: int) -> str:
             return f"{value:,.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+# --- choosing among the replicas that may serve ----------------------------------
+
+# Replicas this close to the least lagged one count as equals and share the
+# reads; one further behind is used only when the closer ones cannot serve.
+EQUAL_LAG_BYTES = 1024 * 1024
+EQUAL_LAG_SECONDS = 1.0
+# A replica that comes back gets its share of reads over this long, so that
+# a cold cache (or a flapping server) is not handed everything at once.
+RAMP_SECONDS = 30.0
+
+
+def choose(
+    candidates: Sequence[ReplicaState], *, now: float, pick: float
+) -> str | None:
+    """The replica to serve a read among `candidates` (all allowed by
+    `may_serve`): the least lagged and those close to it, weighted by how
+    long each has been back up, chosen by `pick` in [0, 1)."""
+    if not candidates:
+        return None
+    least_bytes = min(c.lag_bytes or 0 for c in candidates)
+    least_seconds = min(c.lag_seconds or 0 for c in candidates)
+    equals = [
+        c
+        for c in candidates
+        if (c.lag_bytes or 0) <= least_bytes + EQUAL_LAG_BYTES
+        and (c.lag_seconds or 0) <= least_seconds + EQUAL_LAG_SECONDS
+    ]
+    weights = [_ramp(c, now) for c in equals]
+    point = pick * sum(weights)
+    for candidate, weight in zip(equals, weights, strict=True):
+        if point < weight:
+            return candidate.alias
+        point -= weight
+    return equals[-1].alias
+
+
+def _ramp(replica: ReplicaState, now: float) -> float:
+    if replica.up_since is None:
+        return 1.0
+    return min(max((now - replica.up_since) / RAMP_SECONDS, 0.05), 1.0)

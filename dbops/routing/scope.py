@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from django.db import connections
 
 from dbops import conf
+from dbops.routing import rule
 from dbops.routing.monitor import Snapshot, monitor
 
 PRIMARY = "default"
@@ -166,9 +167,16 @@ def _choose(state: RoutingState) -> Decision:
         alias: snapshot.verdict(alias, write_position=state.write_token, limits=limits)
         for alias in replicas
     }
-    serving = [alias for alias, verdict in verdicts.items() if verdict.serving]
+    serving = [
+        snapshot.replicas[alias]
+        for alias, verdict in verdicts.items()
+        if verdict.serving
+    ]
     if serving:
-        # Spread requests over the healthy replicas; one request stays on one.
-        return Decision(random.choice(serving), "replica")
+        # The least lagged and its equals share the reads; a request stays
+        # on the one it got.
+        alias = rule.choose(serving, now=time.time(), pick=random.random())
+        assert alias is not None
+        return Decision(alias, "replica")
     reasons = sorted({verdict.reason for verdict in verdicts.values()})
     return Decision(PRIMARY, ",".join(reasons))

@@ -45,19 +45,33 @@ def query_log(db):
         yield log
 
 
+def _configure_replicas(settings, cluster, roles: list[str]):
+    """Configure the test pair's extra standbys as aliases for one test."""
+    for role in roles:
+        config = dict(settings.DATABASES["replica"])
+        config["PORT"] = cluster.port(role)
+        settings.DATABASES[role] = config
+        cluster.resume_replay(role)
+        cluster.wait_for_replay(role)
+    yield
+    for role in roles:
+        connections[role].close()
+        del connections[role]
+        del settings.DATABASES[role]
+        if cluster.is_running(role):
+            cluster.resume_replay(role)
+
+
 @pytest.fixture
 def second_replica(db, cluster, settings):
     """Configure `replica_2` (the test pair's second standby) for one test."""
-    config = dict(settings.DATABASES["replica"])
-    config["PORT"] = cluster.port("replica_2")
-    settings.DATABASES["replica_2"] = config
-    cluster.resume_replay("replica_2")
-    cluster.wait_for_replay("replica_2")
-    yield
-    connections["replica_2"].close()
-    del connections["replica_2"]
-    del settings.DATABASES["replica_2"]
-    cluster.resume_replay("replica_2")
+    yield from _configure_replicas(settings, cluster, ["replica_2"])
+
+
+@pytest.fixture
+def three_replicas(db, cluster, settings):
+    """`replica`, `replica_2` and `replica_3`, all configured."""
+    yield from _configure_replicas(settings, cluster, ["replica_2", "replica_3"])
 
 
 @pytest.fixture

@@ -1,0 +1,91 @@
+"""The replica rule as the pure function it is: verdicts, lag against the
+primary, and the choice among several replicas."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from dbops.routing import rule
+
+LIMITS = rule.Limits(max_lag_seconds=5, max_lag_bytes=16 * 1024 * 1024)
+PRIMARY = rule.PrimaryState(reachable=True, position=1_000_000, system_identifier="7")
+
+
+def _replica(alias: str = "replica", **fields) -> rule.ReplicaState:
+    defaults = {"reachable": True, "in_recovery": True, "system_identifier": "7"}
+    return rule.ReplicaState(alias, **{**defaults, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({}, rule.SERVING),
+        ({"reachable": False, "error": "refused"}, rule.DOWN),
+        ({"in_recovery": False}, rule.PROMOTED),
+        ({"system_identifier": "8"}, rule.OTHER_CLUSTER),
+        ({"lag_seconds": 5.1}, rule.LAG_SECONDS),
+        ({"lag_bytes": 16 * 1024 * 1024 + 1}, rule.LAG_BYTES),
+    ],
+)
+def test_rule_verdicts(fields, reason):
+    assert rule.may_serve(_replica(**fields), PRIMARY, limits=LIMITS).reason == reason
+
+
+def test_rule_own_write_not_replayed():
+    replica = _replica(replay_position=900)
+    verdict = rule.may_serve(replica, PRIMARY, limits=LIMITS, write_position=901)
+    assert verdict.reason == rule.OWN_WRITE
+    assert rule.may_serve(replica, PRIMARY, limits=LIMITS, write_position=900).serving
+
+
+def test_rule_verdict_detail_is_for_people():
+    verdict = rule.may_serve(_replica(lag_seconds=29.2), PRIMARY, limits=LIMITS)
+    assert verdict.detail == "29 s behind, limit 5.0 s"
+
+
+def test_lag_seconds_zero_once_replayed_the_primary_position():
+    history = [(100.0, 500), (101.0, 600)]
+    lag = rule.lag_seconds(replay_position=600, history=history, now=500, replay_age=99)
+    assert lag == 0
+
+
+def test_lag_seconds_since_the_primary_first_passed_the_replay_position():
+    """A cut-off replica: replayed everything it got (500), the primary
+    went on; it is stale since the primary was first seen past 500."""
+    history = [(100.0, 500), (101.0, 600), (102.0, 700)]
+    lag = rule.lag_seconds(replay_position=500, history=history, now=110, replay_age=0)
+    assert lag == 9.0
+
+
+def test_lag_seconds_before_the_history_uses_the_replay_age():
+    history = [(100.0, 600)]
+    lag = rule.lag_seconds(replay_position=500, history=history, now=101, replay_age=30)
+    assert lag == 30
+
+
+def test_lag_bytes_against_the_primary():
+    assert rule.lag_bytes(primary_position=1000, replay_position=400) == 600
+    assert rule.lag_bytes(primary_position=None, replay_position=400) == 0
+
+
+def _picks(candidates, now: float = 1000.0) -> Counter:
+    return Counter(rule.choose(candidates, now=now, pick=n / 1000) for n in range(1000))
+
+
+def test_choose_prefers_the_least_lagged_and_spreads_among_equals():
+    near = _replica("replica", lag_bytes=0)
+    also_near = _replica("replica_2", lag_bytes=1000)
+    far = _replica("replica_3", lag_bytes=8 * 1024 * 1024)
+    picks = _picks([near, also_near, far])
+    assert set(picks) == {"replica", "replica_2"}
+    assert abs(picks["replica"] - picks["replica_2"]) < 50
+
+
+def test_choose_gives_a_returning_replica_its_share_gradually():
+    steady = _replica("replica")
+    back = _replica("replica_2", up_since=1000.0 - rule.RAMP_SECONDS / 4)
+    picks = _picks([steady, back])
+    assert 150 < picks["replica_2"] < 250  # a quarter of a full share
+    assert _picks([steady, back], now=1000.0 + rule.RAMP_SECONDS)["replica_2"] > 450
