@@ -16,6 +16,10 @@ its own request carried, all at or below the position it hands out; a read
 response touches none. What a late response does not know of, it cannot
 remove. Each cookie expires after `READ_YOUR_WRITES_MAX_AGE`, so a client
 holds about as many as it made writes in that time that overlapped.
+
+Clients without cookies (API clients, scripts) get the same signed position
+in the `Console-Write-Position` response header and send it back in a
+request header of that name; the highest of the header and the cookies wins.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ from dbops import conf, statements
 from dbops.routing import rule, scope
 
 COOKIE_PREFIX = "console_wal_"
+HEADER = "Console-Write-Position"
 _SALT = "dbops.consistency.write-position"
+_signer = signing.TimestampSigner(salt=_SALT)
 
 
 def cookie_name(position: int) -> str:
@@ -55,9 +61,23 @@ def _carried_positions(request) -> list[tuple[str, int]]:
     return found
 
 
+def _header_position(request) -> int | None:
+    signed = request.headers.get(HEADER)
+    if not signed:
+        return None
+    try:
+        value = _signer.unsign(signed, max_age=conf.write_token_max_age())
+    except signing.BadSignature:
+        return None
+    return int(value) if value.isdigit() else None
+
+
 def read_token(request) -> int | None:
     """The WAL position of the client's last write, if still honoured."""
     positions = [position for _, position in _carried_positions(request)]
+    header = _header_position(request)
+    if header is not None:
+        positions.append(header)
     return max(positions, default=None)
 
 
@@ -78,13 +98,15 @@ def current_write_position() -> int | None:
 
 
 def update_cookies(request, response, state: scope.RoutingState) -> None:
-    """After a response that wrote: hand out the new position, and drop the
-    older positions this request carried (the new one covers them)."""
+    """After a response that wrote: hand out the new position (cookie and
+    header), and drop the older cookies this request carried (the new one
+    covers them)."""
     if not state.wrote:
         return
     position = current_write_position()
     if not position:
         return
+    response[HEADER] = _signer.sign(str(position))
     for name, carried in _carried_positions(request):
         if carried <= position:
             response.delete_cookie(name, samesite="Lax")

@@ -335,3 +335,25 @@ def test_routing_measures_each_server_once_per_interval(
         Client().get("/read/")
     assert query_log.primary_checks() == 1
     assert query_log.probes() == ["replica"]
+
+
+def test_client_without_cookies_reads_its_write_with_the_header(
+    db, cluster, routing_urls
+):
+    """An API client that keeps no cookies gets its write position in the
+    Console-Write-Position header and, sending it back, reads its own write
+    with replay paused; without it (or with a forged one) it reads the
+    replica."""
+    cluster.pause_replay()
+    written = Client().post("/write/", {"name": "Machado de Assis"})
+    position = written[consistency.HEADER]
+    assert position
+
+    fresh = Client(headers={consistency.HEADER: position})
+    assert fresh.get("/read/").json() == {
+        "names": ["Machado de Assis"],
+        "alias": "default",
+    }
+    assert Client().get("/read/").json()["alias"] == "replica"
+    forged = Client(headers={consistency.HEADER: "99999999999:forged"})
+    assert forged.get("/read/").json()["alias"] == "replica"
