@@ -130,6 +130,15 @@ LOCAL_CLUSTER_PORTS = (55432, 55433)
 LOCAL_DATABASE = "console"
 
 CONN_MAX_AGE = env("CONN_MAX_AGE", 60)
+# "transaction" when a transaction-pooling PgBouncer stands in front of the
+# servers: a server-side cursor or a session-level SET would then land on
+# whichever server connection the pooler hands out (README: behind PgBouncer).
+DATABASE_POOLER = env("DATABASE_POOLER", "")
+if DATABASE_POOLER not in {"", "transaction", "session"}:
+    raise ImproperlyConfigured(
+        f"DATABASE_POOLER={DATABASE_POOLER!r}: use 'transaction' (PgBouncer's "
+        "pool_mode = transaction), 'session', or leave it unset."
+    )
 # Unreachable hosts that drop packets rather than refuse must fail in
 # seconds, not after the OS's TCP timeout: /readyz and the router wait on it.
 DATABASE_CONNECT_TIMEOUT = env("DATABASE_CONNECT_TIMEOUT", 5)
@@ -165,10 +174,11 @@ def _database(url: str, *, replica: bool) -> dict:
     options.setdefault("keepalives_interval", 2)
     options.setdefault("keepalives_count", 3)
     options.setdefault("tcp_user_timeout", timeout * 1000)
-    if replica:
+    if replica or DATABASE_POOLER == "transaction":
         # Every replica round trip is bounded by REPLICA_READ_TIMEOUT, which
-        # a server-side cursor's fetches would escape (and a transaction
-        # pooler breaks them); a replica's results are fetched whole.
+        # a server-side cursor's fetches would escape, and a transaction
+        # pooler breaks them (the cursor lives on one server connection, the
+        # next FETCH may go to another): results are fetched whole.
         config["DISABLE_SERVER_SIDE_CURSORS"] = True
     return config
 

@@ -48,3 +48,9 @@ def write_token_max_age() -> float:
 def replica_aliases() -> list[str]:
     """The configured replica aliases, in order: replica, replica_2, ..."""
     return [alias for alias in settings.DATABASES if alias != PRIMARY]
+
+
+def transaction_pooled() -> bool:
+    """Whether a transaction-pooling PgBouncer stands in front of the servers
+    (session state such as SET does not stay with a client's connection)."""
+    return getattr(settings, "DATABASE_POOLER", "") == "transaction"

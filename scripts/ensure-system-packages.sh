@@ -2,6 +2,7 @@
 # Installs the Debian packages the console needs when they are missing:
 #   postgres  - PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup)
 #   chromium  - the browser that the Playwright tests drive
+#   pgbouncer - the connection pooler the routing tests and drills run behind
 # As root it installs them with apt-get; otherwise it stops and says what to
 # install.
 set -euo pipefail
@@ -15,6 +16,8 @@ for need in "$@"; do
       fi ;;
     chromium)
       [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
+    pgbouncer)
+      command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer) ;;
     *) echo "unknown need: $need" >&2; exit 2 ;;
   esac
 done

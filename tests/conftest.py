@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.db import connection, connections
 
 from dbops import routing
-from dbops.cluster import Cluster
+from dbops.cluster import Cluster, Pooler
 
 # The operations pages' clients (staff with and without the dbops permissions).
 pytest_plugins = ["tests.dbops.ops_fixtures"]
@@ -34,14 +34,26 @@ def cluster() -> Cluster:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(cluster, django_db_blocker):
-    """Start the test pair, create a fresh database and migrate it."""
+def pooler(cluster) -> Pooler | None:
+    """The PgBouncer in front of the pair, when the run asks for one."""
+    port = settings.TEST_POOLER_PORT
+    return Pooler(cluster, port) if port else None
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(cluster, pooler, django_db_blocker):
+    """Start the test pair (and its PgBouncer), create a fresh database and
+    migrate it."""
     cluster.up()
     for role in cluster.replica_roles:
         cluster.resume_replay(role)
     name = cluster.database
+    if pooler:
+        pooler.down()  # holds server connections to the database
     cluster.execute("primary", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     cluster.execute("primary", f'CREATE DATABASE "{name}"')
+    if pooler:
+        pooler.up()
     with django_db_blocker.unblock():
         call_command("migrate", verbosity=0, interactive=False)
         call_command("createcachetable", verbosity=0)  # uploads between import steps
@@ -51,6 +63,8 @@ def django_db_setup(cluster, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         connections.close_all()
+    if pooler:
+        pooler.down()
     cluster.down()
 
 
@@ -65,7 +79,7 @@ def _truncate_all() -> None:
 
 
 @pytest.fixture
-def db(django_db_setup, django_db_blocker, cluster):
+def db(django_db_setup, django_db_blocker, cluster, pooler):
     """Database access on the real pair; every table is emptied afterwards.
 
     Replaces pytest-django's `db`, so its `admin_user`, `admin_client` and
@@ -80,6 +94,8 @@ def db(django_db_setup, django_db_blocker, cluster):
         for role in cluster.replica_roles:
             if cluster.is_running(role):
                 cluster.resume_replay(role)
+        if pooler:
+            pooler.wait_until_serving()
         _truncate_all()
         cluster.wait_for_replay()
         # Down marks and cached choices are process-wide: start each test clean.

@@ -24,12 +24,30 @@ TEST_CLUSTER = {
 }
 
 
-def _url(port: int) -> str:
-    return f"postgres://postgres@127.0.0.1:{port}/{TEST_CLUSTER['database']}"
+# CONSOLE_TEST_POOLER=1 puts a transaction-pooling PgBouncer (Debian's) in
+# front of every server of the pair, one pooled database per role, as
+# deployments run it; `make test` runs the routing tests and drills so.
+TEST_POOLER_PORT = _PORT + 9 if os.environ.get("CONSOLE_TEST_POOLER") == "1" else None
 
 
-os.environ["DATABASE_URL"] = _url(TEST_CLUSTER["primary_port"])
-os.environ["DATABASE_REPLICA_URLS"] = _url(TEST_CLUSTER["replica_port"])
+def test_database(role: str) -> tuple[int, str]:
+    """(port, database name) that the suite's settings use for a server."""
+    if TEST_POOLER_PORT:
+        return TEST_POOLER_PORT, role
+    replicas = ["replica", *(f"replica_{n}" for n in range(2, 10))]
+    offset = 0 if role == "primary" else 1 + replicas.index(role)
+    return TEST_CLUSTER["primary_port"] + offset, TEST_CLUSTER["database"]
+
+
+def _url(role: str) -> str:
+    port, name = test_database(role)
+    return f"postgres://postgres@127.0.0.1:{port}/{name}"
+
+
+os.environ["DATABASE_URL"] = _url("primary")
+os.environ["DATABASE_REPLICA_URLS"] = _url("replica")
+if TEST_POOLER_PORT:
+    os.environ["DATABASE_POOLER"] = "transaction"
 # The suite's servers are plain http with DEBUG off: no redirect to https,
 # no secure-only cookies (tests/security checks production's settings).
 os.environ["HTTPS"] = "0"

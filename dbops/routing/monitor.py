@@ -16,9 +16,11 @@ replica costs one wait per process per retry period, not one per request.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from dbops import conf
@@ -68,6 +70,8 @@ class Monitor:
         self._history: deque[tuple[float, int]] = deque(maxlen=HISTORY_LENGTH)
         self._down: dict[str, _Down] = {}
         self._back: dict[str, float] = {}  # alias -> time.time() it came back
+        self._probers: dict[str, ThreadPoolExecutor] = {}
+        self._probers_pid = 0
 
     # --- reading ----------------------------------------------------------
 
@@ -116,13 +120,33 @@ class Monitor:
                     self._history.clear()
                 self._history.append((primary.checked_at, primary.position))
             history = list(self._history)
-        replicas = {
-            alias: self._measure(alias, primary, history)
-            for alias in conf.replica_aliases()
-        }
+        aliases = conf.replica_aliases()
+        if len(aliases) == 1:
+            replicas = {aliases[0]: self._measure(aliases[0], primary, history)}
+        else:
+            # One probe per replica at once, each on its own thread (and
+            # persistent connection): two hung replicas cost one timeout.
+            futures = {
+                alias: self._prober(alias).submit(
+                    self._measure, alias, primary, history
+                )
+                for alias in aliases
+            }
+            replicas = {alias: future.result() for alias, future in futures.items()}
         snapshot = Snapshot(primary, replicas, taken_at=time.monotonic())
         self._snapshot = snapshot
         return snapshot
+
+    def _prober(self, alias: str) -> ThreadPoolExecutor:
+        """The thread that probes `alias` (a forked worker makes its own)."""
+        with self._lock:
+            if self._probers_pid != os.getpid():
+                self._probers, self._probers_pid = {}, os.getpid()
+            if alias not in self._probers:
+                self._probers[alias] = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"dbops-probe-{alias}"
+                )
+            return self._probers[alias]
 
     def _measure(
         self, alias: str, primary: rule.PrimaryState, history: list

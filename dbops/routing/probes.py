@@ -13,8 +13,8 @@ import time
 
 from django.db import Error, connections
 
-from dbops import metrics
-from dbops.routing import failover
+from dbops import conf, metrics
+from dbops.routing import deadline, failover
 from dbops.routing.rule import PrimaryState, ReplicaState, lsn_to_int
 
 PRIMARY_SQL = """
@@ -57,7 +57,21 @@ def _fetch_row(alias: str, sql: str) -> tuple:
         metrics.not_counted(),
         connections[alias].cursor() as cursor,
     ):
-        cursor.execute(sql)
+        if alias in conf.replica_aliases():
+            cursor.execute(sql)  # the backend bounds every replica round trip
+            return cursor.fetchone()
+        # The primary's own queries are not bounded (a slow write must
+        # finish), but its check is monitoring: a hung primary, or a pooler
+        # queueing for a primary that is down, must not hold up the reads
+        # that replicas can serve.
+        seconds = conf.read_timeout()
+        with deadline.watch(connections[alias].connection.fileno(), seconds) as watch:
+            try:
+                cursor.execute(sql)
+            except Error as exc:
+                if watch.fired:
+                    raise failover.NoAnswer(alias, seconds) from exc
+                raise
         return cursor.fetchone()
 
 

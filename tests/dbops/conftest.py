@@ -47,9 +47,11 @@ def query_log(db):
 
 def _configure_replicas(settings, cluster, roles: list[str]):
     """Configure the test pair's extra standbys as aliases for one test."""
+    from tests.settings import test_database
+
     for role in roles:
         config = dict(settings.DATABASES["replica"])
-        config["PORT"] = cluster.port(role)
+        config["PORT"], config["NAME"] = test_database(role)
         settings.DATABASES[role] = config
         cluster.resume_replay(role)
         cluster.wait_for_replay(role)

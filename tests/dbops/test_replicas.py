@@ -12,6 +12,7 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from dbops.routing import probes
 from dbops.routing.monitor import monitor
 
 ROUTING_URLS = "tests.dbops.routing_urls"
@@ -23,22 +24,33 @@ def routing_urls(settings):
 
 
 def test_three_replicas_cost_one_probe_each_per_interval_and_none_between(
-    three_replicas, routing_urls, query_log, settings
+    three_replicas, routing_urls, query_log, settings, monkeypatch
 ):
     """With three replicas, the first read after the interval measures the
-    primary once and each replica once; the reads after it measure nothing."""
+    primary once and each replica once (on the monitor's probe threads);
+    the reads after it measure nothing and run no routing query."""
     settings.REPLICA_CHECK_INTERVAL = 60
+    probed = []
+    real_probe = probes.probe_replica
+
+    def counted(alias):
+        probed.append(alias)
+        return real_probe(alias)
+
+    monkeypatch.setattr(probes, "probe_replica", counted)
     monitor.reset()
     query_log.clear()
     for _ in range(5):
         Client().get("/read/")
     assert query_log.primary_checks() == 1
-    assert sorted(query_log.probes()) == ["replica", "replica_2", "replica_3"]
+    assert sorted(probed) == ["replica", "replica_2", "replica_3"]
+    probed.clear()
     query_log.clear()
     for _ in range(5):
         Client().get("/read/")
     routing = [sql for _, sql in query_log.entries if "catalog_author" not in sql]
     assert routing == []
+    assert probed == []
 
 
 def test_three_replicas_share_the_reads(three_replicas, routing_urls):

@@ -55,6 +55,7 @@ def test_requestlog_replica_down_and_up_events(db, cluster, captured, settings):
     """A replica that stops answering logs one `replica_down` event, and one
     `replica_up` when it answers again."""
     settings.REPLICA_RETRY_SECONDS = 0.2
+    settings.REPLICA_READ_TIMEOUT = 1
     with captured.at_level(logging.INFO, logger="dbops.routing"):
         cluster.stop("replica")
         try:
@@ -64,7 +65,9 @@ def test_requestlog_replica_down_and_up_events(db, cluster, captured, settings):
         finally:
             cluster.start("replica")
         cluster.wait_until_ready("replica")
-        time.sleep(0.3)
-        assert monitor.refresh().replicas["replica"].reachable
+        deadline = time.monotonic() + 15
+        while not monitor.refresh().replicas["replica"].reachable:
+            assert time.monotonic() < deadline, "the replica never came back"
+            time.sleep(0.3)  # the retry time, and a pooler's login retry
     events = [line["event"] for line in _json_lines(captured, "dbops.routing")]
     assert events == ["replica_down", "replica_up"]

@@ -43,6 +43,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.execute_wrappers.extend([*wrappers, metrics.count_queries])
         self._health_check_unanswered = False
 
+    def connect(self) -> None:
+        # Setting a connection up (django.contrib.postgres looks its types up
+        # on a process's first connection per alias) is not the console's
+        # load: left out of the query counts, which would otherwise depend
+        # on which request happened to connect first.
+        with metrics.not_counted():
+            super().connect()
+
     @property
     def is_replica(self) -> bool:
         return self.alias != PRIMARY
@@ -85,7 +93,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def init_connection_state(self) -> None:
         seconds = conf.read_timeout()
-        if not self.is_replica or not seconds:
+        # Behind a transaction pooler a SET would stay on one pooled server
+        # connection, not with this client: the client-side deadline alone
+        # holds there (set statement_timeout on the replica's role instead).
+        if not self.is_replica or not seconds or conf.transaction_pooled():
             return super().init_connection_state()
         with deadline.watch(self.connection.fileno(), seconds) as watch:
             try:
