@@ -32,6 +32,8 @@ PRIMARY = "default"
 # The primary positions kept for time lag: at one check a second, a quarter
 # of an hour; older than that, the replica's own replay timestamp stands in.
 HISTORY_LENGTH = 900
+# The servers an alias's probes reached, kept to tell a spread from a restart.
+SERVERS_KEPT = 10
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Monitor:
         self._history: deque[tuple[float, int]] = deque(maxlen=HISTORY_LENGTH)
         self._down: dict[str, _Down] = {}
         self._back: dict[str, float] = {}  # alias -> time.time() it came back
+        # alias -> the servers its last probes reached, oldest first.
+        self._servers: dict[str, deque[str]] = {}
         self._probers: dict[str, ThreadPoolExecutor] = {}
         self._probers_pid = 0
 
@@ -158,8 +162,13 @@ class Monitor:
         if not state.reachable:
             return self._down_state(alias, self._mark(alias, state.error))
         self._clear(alias)
+        with self._lock:
+            servers = self._servers.setdefault(alias, deque(maxlen=SERVERS_KEPT))
+            servers.append(state.server or "")
+            spread = rule.spreads(list(servers))
         return replace(
             state,
+            spread=spread,
             up_since=self._back.get(alias),
             primary_position=primary.position,
             lag_bytes=rule.lag_bytes(
@@ -233,6 +242,7 @@ class Monitor:
             self._history.clear()
             self._down.clear()
             self._back.clear()
+            self._servers.clear()
 
 
 monitor = Monitor()

@@ -32,7 +32,9 @@ SELECT pg_is_in_recovery(),
        EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
        (SELECT CASE WHEN count(*) = 0 THEN false
                     WHEN bool_or(status = 'streaming') THEN true END
-        FROM pg_stat_wal_receiver)
+        FROM pg_stat_wal_receiver),
+       concat_ws(' ', inet_server_addr(), inet_server_port(),
+                 pg_postmaster_start_time())
 """
 # The WAL receiver's status is NULL to roles without pg_read_all_stats:
 # then whether the replica streams is unknown (None), not "no".
@@ -83,6 +85,9 @@ def _row(alias: str, sql: str) -> tuple:
     connection that fails counts. A server that did not answer in time is
     not asked again.
     """
+    # Django recycles connections at the end of a request; a probe may run
+    # on a thread of its own that has none, so it honours CONN_MAX_AGE here.
+    connections[alias].close_if_unusable_or_obsolete()
     reused = connections[alias].connection is not None
     try:
         return _fetch_row(alias, sql)
@@ -127,10 +132,21 @@ def probe_replica(alias: str) -> tuple[ReplicaState, float | None]:
             alias, reachable=False, error=error_text(exc), checked_at=now
         )
         return failed, None
-    in_recovery, system_identifier, paused, receive, replay, replay_age, receiving = row
+    (
+        in_recovery,
+        system_identifier,
+        paused,
+        receive,
+        replay,
+        replay_age,
+        receiving,
+        server,
+    ) = row
     state = ReplicaState(
         alias,
         reachable=True,
+        # Which server answered: its cluster, address and start time.
+        server=f"{system_identifier} {server}",
         in_recovery=in_recovery,
         system_identifier=system_identifier,
         replay_paused=paused,
@@ -140,3 +156,14 @@ def probe_replica(alias: str) -> tuple[ReplicaState, float | None]:
         checked_at=now,
     )
     return state, replay_age
+
+
+def server_of(alias: str) -> str | None:
+    """The server a fresh connection to `alias` reaches (None: none)."""
+    try:
+        row = _row(alias, REPLICA_SQL)
+    except Error:
+        return None
+    finally:
+        close_quietly(alias)
+    return f"{row[1]} {row[7]}"

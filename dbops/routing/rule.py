@@ -27,6 +27,7 @@ OTHER_CLUSTER = "other-cluster"
 LAG_SECONDS = "lag-seconds"
 LAG_BYTES = "lag-bytes"
 OWN_WRITE = "own-write-not-replayed"
+SPREAD = "several-servers"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class ReplicaState:
     error: str = ""
     down_since: float | None = None  # time.time() of the first failure
     up_since: float | None = None  # time.time() it came back, if it was down
+    server: str | None = None  # which server answered the probe
+    spread: bool = False  # the alias reaches more than one server
     in_recovery: bool | None = None
     system_identifier: str | None = None
     replay_paused: bool | None = None
@@ -106,6 +109,13 @@ def may_serve(
     if replica.in_recovery is False:
         return Verdict(
             PROMOTED, "not in recovery: promoted, it no longer follows the primary"
+        )
+    if replica.spread:
+        return Verdict(
+            SPREAD,
+            "reaches more than one server (a pooler or load balancer spreads "
+            "it): what the probe measures is not where the reads go; give "
+            "each replica an alias of its own",
         )
     if (
         primary.system_identifier
@@ -262,3 +272,14 @@ def _ramp(replica: ReplicaState, now: float) -> float:
     if replica.up_since is None:
         return 1.0
     return min(max((now - replica.up_since) / RAMP_SECONDS, 0.05), 1.0)
+
+
+def spreads(servers: Sequence[str]) -> bool:
+    """Whether successive probes of one alias (oldest first) show it reaching
+    several servers: one server, another, then the first again. A single
+    change is a replaced or restarted server; going back is a spread."""
+    for middle, server in enumerate(servers):
+        before = set(servers[:middle]) - {server}
+        if before & set(servers[middle + 1 :]):
+            return True
+    return False

@@ -89,3 +89,15 @@ def test_choose_gives_a_returning_replica_its_share_gradually():
     picks = _picks([steady, back])
     assert 150 < picks["replica_2"] < 250  # a quarter of a full share
     assert _picks([steady, back], now=1000.0 + rule.RAMP_SECONDS)["replica_2"] > 450
+
+
+def test_spreads_is_a_return_to_an_earlier_server_not_a_change():
+    assert not rule.spreads(["a", "a", "b", "b"])  # replaced or restarted
+    assert rule.spreads(["a", "b", "a"])
+    assert rule.spreads(["a", "a", "b", "b", "a"])
+    assert not rule.spreads(["a"])
+
+
+def test_a_spread_alias_serves_no_reads():
+    verdict = rule.may_serve(_replica(spread=True), PRIMARY, limits=LIMITS)
+    assert verdict.reason == rule.SPREAD
