@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import EmptyResultSet, FullResultSet
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 from unfold.views import ChangeList
 
 # User-supplied regular expressions: an invalid one is a server error and a
@@ -32,10 +32,11 @@ class NulBytesMiddleware:
         values = [request.path, *request.GET.keys()]
         values += [value for _, items in request.GET.lists() for value in items]
         if any("\x00" in value for value in values):
-            return HttpResponseBadRequest(
-                "A parameter holds a NUL byte, which no value here can contain.",
-                content_type="text/plain",
-            )
+            message = "A parameter holds a NUL byte, which no value here can contain."
+            if "text/html" in request.headers.get("Accept", ""):
+                return HttpResponseBadRequest(message, content_type="text/plain")
+            # Scripts and the JSON views' clients get the JSON views' form.
+            return JsonResponse({"error": message}, status=400)
         return self.get_response(request)
 
 

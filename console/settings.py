@@ -154,10 +154,33 @@ def replica_alias(index: int) -> str:
     return "replica" if index == 1 else f"replica_{index}"
 
 
+def _host_list(url: str) -> tuple[str, list[tuple[str, str]]]:
+    """libpq's form for several hosts, `postgres://user@h1:5432,h2:5433/db`,
+    which dj-database-url cannot parse: the URL with its first host alone,
+    and every (host, port)."""
+    scheme, _, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    pairs = [host.rpartition(":")[::2] if ":" in host else (host, "")
+             for host in hosts.split(",")]  # fmt: skip
+    first = f"{pairs[0][0]}:{pairs[0][1]}" if pairs[0][1] else pairs[0][0]
+    return f"{scheme}://{userinfo}{at}{first}{slash}{path}", pairs
+
+
 def _database(url: str, *, replica: bool) -> dict:
+    single, hosts = _host_list(url)
     config = dj_database_url.parse(
-        url, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+        single, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
     )
+    if len(hosts) > 1:
+        # libpq tries the hosts in turn; with target_session_attrs=read-write
+        # it takes the one that accepts writes, the current primary after a
+        # failover manager (Patroni, ...) promoted a replica.
+        config["HOST"] = ",".join(host for host, _ in hosts)
+        config["PORT"] = ",".join(port or "5432" for _, port in hosts)
+        config.setdefault("OPTIONS", {}).setdefault(
+            "target_session_attrs", "read-write"
+        )
     # PostgreSQL with the routing machinery: read-your-writes on the primary,
     # time limits and failover on replicas (dbops/routing/backend.py).
     config["ENGINE"] = "dbops.routing.backend"

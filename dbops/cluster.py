@@ -235,6 +235,19 @@ class Cluster:
         self.execute(role, f"ALTER SYSTEM SET primary_conninfo = '{quoted}'")
         self.execute(role, "SELECT pg_reload_conf()")
 
+    def follow(self, role: str, primary: str) -> None:
+        """Point the replica `role` at another server that is primary now,
+        as a failover manager does after a promotion."""
+        # Its replication slot was on the old primary: make it on the new.
+        slot = f"console_{role}"
+        self.execute(
+            primary,
+            f"SELECT pg_create_physical_replication_slot('{slot}') WHERE NOT EXISTS "
+            f"(SELECT FROM pg_replication_slots WHERE slot_name = '{slot}')",
+        )
+        conninfo = f"host={self.host} port={self.port(primary)} user={self.user}"
+        self._set_primary_conninfo(role, conninfo)
+
     def promote(self, role: str) -> None:
         """Make the replica a primary of its own (`rebuild` undoes it)."""
         self.execute(role, "SELECT pg_promote(wait => true)")
@@ -315,8 +328,17 @@ class Cluster:
         everything the primary wrote: how a paused replica's lag shows."""
         self._wait_for_position(role, "pg_last_wal_receive_lsn()", timeout)
 
-    def _wait_for_position(self, role: str, position_sql: str, timeout: float) -> None:
-        target = self.execute("primary", "SELECT pg_current_wal_lsn()")
+    def wait_for_replay_from(
+        self, primary: str, role: str, timeout: float = 30.0
+    ) -> None:
+        """Like `wait_for_replay`, against another server that is primary
+        now (after a promotion)."""
+        self._wait_for_position(role, "pg_last_wal_replay_lsn()", timeout, primary)
+
+    def _wait_for_position(
+        self, role: str, position_sql: str, timeout: float, primary: str = "primary"
+    ) -> None:
+        target = self.execute(primary, "SELECT pg_current_wal_lsn()")
         deadline = time.monotonic() + timeout
         while True:
             caught_up = self.execute(

@@ -47,3 +47,17 @@ class LagSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alias} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UserWritePosition(models.Model):
+    """The WAL position of a user's last write, whichever browser, device or
+    script made it: read-your-writes by user as well as by client (the
+    cookie and header). Written on the primary with GREATEST, so it only
+    moves forward; read by each process with its periodic primary check."""
+
+    user_id = models.BigIntegerField(primary_key=True)
+    position = models.BigIntegerField()
+    written_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} at {self.position}"

@@ -140,6 +140,8 @@ class LoadResult:
     stale_reads: list[str] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)
     timeline: list[tuple[float, int]] = field(default_factory=list)
+    # (seconds since the start, status) of each acknowledged write (a 302).
+    writes: list[tuple[float, int]] = field(default_factory=list)
 
 
 class Load:
@@ -223,6 +225,9 @@ class Load:
             ):
                 with self._lock:
                     self.result.acknowledged.append(title)
+                    self.result.writes.append(
+                        (time.monotonic() - self._started, response.status_code)
+                    )
                 listing = self._call(session, "GET", "/notes/")
                 if self._record("GET /notes/", listing) and listing.status_code == 200:
                     if title not in listing.text:

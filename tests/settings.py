@@ -44,7 +44,10 @@ def _url(role: str) -> str:
     return f"postgres://postgres@127.0.0.1:{port}/{name}"
 
 
-os.environ["DATABASE_URL"] = _url("primary")
+# A drill of its own cluster may name several hosts (primary failover).
+os.environ["DATABASE_URL"] = os.environ.get("CONSOLE_TEST_DATABASE_URL") or _url(
+    "primary"
+)
 os.environ["DATABASE_REPLICA_URLS"] = _url("replica")
 if TEST_POOLER_PORT:
     os.environ["DATABASE_POOLER"] = "transaction"

@@ -74,3 +74,34 @@ def test_settings_default_to_local_cluster():
         text=True,
     )
     assert result.stdout.split() == ["55432", "55433"]
+
+
+def test_settings_database_url_with_several_hosts_for_failover():
+    """DATABASE_URL may name several hosts (libpq's form, which
+    dj-database-url cannot parse): all are tried, read-write wins."""
+    code = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE']='console.settings';"
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(d['HOST'], d['PORT'], d['NAME'], d['USER'],"
+        " d['OPTIONS']['target_session_attrs'])"
+    )
+    url = "postgres://app:secret@db1.internal:5432,db2.internal:6432/console"
+    env = {
+        "PATH": os.environ["PATH"],
+        "ENV_FILE": "/dev/null",
+        "DEBUG": "1",
+        "DATABASE_URL": url,
+        "DATABASE_REPLICA_URLS": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "db1.internal,db2.internal",
+        "5432,6432",
+        "console",
+        "app",
+        "read-write",
+    ]

@@ -20,6 +20,11 @@ holds about as many as it made writes in that time that overlapped.
 Clients without cookies (API clients, scripts) get the same signed position
 in the `Console-Write-Position` response header and send it back in a
 request header of that name; the highest of the header and the cookies wins.
+
+A signed-in user's position is also kept on the primary
+(`UserWritePosition`, raised with GREATEST), so that the user's other
+browsers and devices see the write too; each process reads the recent ones
+with its periodic primary check, so this costs a request no query.
 """
 
 from __future__ import annotations
@@ -107,6 +112,9 @@ def update_cookies(request, response, state: scope.RoutingState) -> None:
     if not position:
         return
     response[HEADER] = _signer.sign(str(position))
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        remember_user_position(user.pk, position)
     for name, carried in _carried_positions(request):
         if carried <= position:
             response.delete_cookie(name, samesite="Lax")
@@ -132,3 +140,26 @@ def not_the_clients_write() -> Iterator[None]:
         yield
     finally:
         state.wrote = wrote
+
+
+UPSERT_USER_POSITION_SQL = """
+INSERT INTO dbops_userwriteposition (user_id, position, written_at)
+VALUES (%s, %s, now())
+ON CONFLICT (user_id) DO UPDATE
+SET position = GREATEST(dbops_userwriteposition.position, EXCLUDED.position),
+    written_at = now()
+"""
+
+
+def user_position(user_id: int) -> int | None:
+    """The user's last write position as the process last read it."""
+    return scope.request_snapshot().user_positions.get(user_id)
+
+
+def remember_user_position(user_id: int, position: int) -> None:
+    """Keep the user's write position on the primary (console bookkeeping)."""
+    try:
+        with not_the_clients_write(), connections[scope.PRIMARY].cursor() as cursor:
+            cursor.execute(UPSERT_USER_POSITION_SQL, [user_id, position])
+    except Error:
+        pass  # the client's own cookie and header still carry the position

@@ -54,6 +54,16 @@ class RoutingMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         if is_admin_form(request.resolver_match):
             scope.force_primary_for_request("admin-form")
+        # Read-your-writes by user (reading the session here). An error in
+        # process_view would skip process_exception and become a 500: the
+        # view meets the same outage and answers 503.
+        user = getattr(request, "user", None)
+        try:
+            signed_in = user is not None and user.is_authenticated
+        except (OperationalError, InterfaceError):
+            return None
+        if signed_in:
+            scope.raise_write_token(consistency.user_position(user.pk))
         return None
 
     def process_exception(self, request, exception):

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from dbops import conf
 from dbops.routing import probes, rule
@@ -41,6 +41,9 @@ class Snapshot:
     primary: rule.PrimaryState
     replicas: dict[str, rule.ReplicaState]  # in the configured order
     taken_at: float  # time.monotonic()
+    # user id -> the WAL position of that user's last write, for those who
+    # wrote within READ_YOUR_WRITES_MAX_AGE (read-your-writes by user).
+    user_positions: dict[int, int] = field(default_factory=dict)
 
     def verdict(
         self,
@@ -137,7 +140,14 @@ class Monitor:
                 for alias in aliases
             }
             replicas = {alias: future.result() for alias, future in futures.items()}
-        snapshot = Snapshot(primary, replicas, taken_at=time.monotonic())
+        user_positions = (
+            probes.recent_user_positions(PRIMARY, max_age=conf.write_token_max_age())
+            if primary.reachable
+            else {}
+        )
+        snapshot = Snapshot(
+            primary, replicas, taken_at=time.monotonic(), user_positions=user_positions
+        )
         self._snapshot = snapshot
         return snapshot
 

@@ -20,7 +20,8 @@ from dbops.routing.rule import PrimaryState, ReplicaState, lsn_to_int
 PRIMARY_SQL = """
 SELECT pg_is_in_recovery(),
        CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn()::text END,
-       (SELECT system_identifier::text FROM pg_control_system())
+       (SELECT system_identifier::text FROM pg_control_system()),
+       concat_ws(':', host(inet_server_addr()), inet_server_port())
 """
 
 REPLICA_SQL = """
@@ -104,7 +105,7 @@ def check_primary(alias: str) -> PrimaryState:
     """The primary's current WAL position and cluster identity."""
     now = time.time()
     try:
-        in_recovery, position, system_identifier = _row(alias, PRIMARY_SQL)
+        in_recovery, position, system_identifier, server = _row(alias, PRIMARY_SQL)
     except Error as exc:
         close_quietly(alias)
         return PrimaryState(reachable=False, error=error_text(exc), checked_at=now)
@@ -113,6 +114,7 @@ def check_primary(alias: str) -> PrimaryState:
         position=lsn_to_int(position),
         system_identifier=system_identifier,
         in_recovery=in_recovery,
+        server=server,
         error="a server in recovery (a replica) where the primary should be"
         if in_recovery
         else "",
@@ -167,3 +169,21 @@ def server_of(alias: str) -> str | None:
     finally:
         close_quietly(alias)
     return f"{row[1]} {row[7]}"
+
+
+USER_POSITIONS_SQL = """
+SELECT user_id, position FROM dbops_userwriteposition
+WHERE written_at > now() - make_interval(secs => %s)
+"""
+
+
+def recent_user_positions(alias: str, *, max_age: float) -> dict[int, int]:
+    """The write positions of users who wrote within `max_age` seconds, read
+    on the primary with its check (a handful of rows: only recent writers).
+    Empty where it cannot be read (before `migrate`, primary down)."""
+    try:
+        with metrics.not_counted(), connections[alias].cursor() as cursor:
+            cursor.execute(USER_POSITIONS_SQL, [max_age])
+            return dict(cursor.fetchall())
+    except Error:
+        return {}

@@ -46,6 +46,8 @@ class PrimaryState:
     position: int | None = None
     system_identifier: str | None = None
     in_recovery: bool | None = None
+    server: str = ""  # the address and port that answered (after a failover,
+    # the new primary's)
     error: str = ""
     checked_at: float = 0.0  # time.time()
 

@@ -149,6 +149,15 @@ def _is_down(alias: str) -> bool:
     return alias != PRIMARY and monitor.is_down(alias)
 
 
+def raise_write_token(position: int | None) -> None:
+    """The client's write position is at least `position` (its user's, known
+    only once the session is read): choose again if that is newer."""
+    state = current_state()
+    if position and position > (state.write_token or 0):
+        state.write_token = position
+        state.decision = None
+
+
 def forget_decision() -> None:
     """Make the next read choose again (a replica failed mid-request), on
     the shared state that now marks it down."""

@@ -4,9 +4,13 @@ several replicas, and the routing query budget."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connections, transaction
 from django.test import Client
 
@@ -363,3 +367,69 @@ def test_client_without_cookies_reads_its_write_with_the_header(
     assert Client().get("/read/").json()["alias"] == "replica"
     forged = Client(headers={consistency.HEADER: "99999999999:forged"})
     assert forged.get("/read/").json()["alias"] == "replica"
+
+
+def test_database_url_with_several_hosts_reaches_the_one_that_takes_writes(
+    db, cluster, tmp_path
+):
+    """DATABASE_URL naming a replica first and the primary second: libpq,
+    told target_session_attrs=read-write, skips the server in recovery, as
+    it finds the new primary after a failover; the replication page names
+    the server that answered."""
+    url = (
+        f"postgres://postgres@{cluster.host}:{cluster.port('replica')},"
+        f"{cluster.host}:{cluster.port('primary')}/{cluster.database}"
+    )
+    code = (
+        "import django; django.setup();"
+        "from dbops.routing import probes;"
+        "state = probes.check_primary('default');"
+        "print(state.in_recovery, state.server)"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "ENV_FILE": "/dev/null",
+        "DJANGO_SETTINGS_MODULE": "console.settings",
+        "DEBUG": "1",
+        "DATABASE_URL": url,
+        "DATABASE_REPLICA_URLS": "",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=django_settings.BASE_DIR, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "False",
+        f"{cluster.host}:{cluster.port('primary')}",
+    ]
+
+
+def test_second_device_of_the_same_user_sees_the_write(
+    db, cluster, django_user_model, query_log
+):
+    """The user's write position is kept server-side too: their second
+    browser, which has no cookie of the first, reads the new author from the
+    primary with replay paused; another user still reads the replica."""
+    user = django_user_model.objects.create_user(
+        "ursula", password="pw-for-tests", is_staff=True, is_superuser=True
+    )
+    laptop, phone = Client(), Client()
+    laptop.force_login(user)
+    phone.force_login(user)
+    colleague = _staff_client(django_user_model, "colleague")
+    cluster.wait_for_replay()
+    cluster.pause_replay()
+    response = laptop.post(
+        "/admin/catalog/author/add/", {"name": "Lygia Fagundes", "country": "BR"}
+    )
+    assert response.status_code == 302
+
+    query_log.clear()
+    assert "Lygia Fagundes" in phone.get("/admin/catalog/author/").content.decode()
+    assert query_log.aliases("catalog_author") == {"default"}
+    query_log.clear()
+    page = colleague.get("/admin/catalog/author/").content.decode()
+    assert "Lygia Fagundes" not in page
+    assert query_log.aliases("catalog_author") == {"replica"}

@@ -6,6 +6,9 @@ primary afterwards, and that the console recovers by itself."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
@@ -14,8 +17,9 @@ import pytest
 import requests
 from django.db import connections
 
+from dbops.cluster import Cluster
 from notes.models import Note
-from tests.live import LiveServer, Load, staff_session
+from tests.live import PROJECT, LiveServer, Load, staff_session
 
 pytestmark = pytest.mark.drill
 
@@ -348,4 +352,129 @@ def test_drill_recovery_conflicts_under_load(server, cluster):
         result,
         f"+{len(reads)} replica reads, all 200; {len(conflicts)} cancelled by "
         f"replay and served by the primary ({locks} locks taken)",
+    )
+
+
+FAILOVER_PORT_OFFSET = 20  # a cluster of its own, beside the suite's
+
+
+def _manage(env: dict, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def failover_cluster(settings, tmp_path):
+    """A primary with two replicas of its own, migrated, with staff users;
+    DATABASE_URL names the primary and replica_2 (the one to promote), as a
+    deployment under a failover manager does. Destroyed afterwards."""
+    port = settings.TEST_CLUSTER["primary_port"] + FAILOVER_PORT_OFFSET
+    pair = Cluster(
+        root=PROJECT / "var" / f"pgcluster-failover-{port}",
+        primary_port=port,
+        replica_port=port + 1,
+        replicas=2,
+        database=settings.TEST_CLUSTER["database"],
+    )
+    pair.destroy()
+    pair.up()
+    url = (
+        f"postgres://postgres@{pair.host}:{pair.port('primary')},"
+        f"{pair.host}:{pair.port('replica_2')}/{pair.database}"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CONSOLE_TEST_PORT": str(port),
+        "CONSOLE_TEST_POOLER": "0",
+        "DATABASE_POOLER": "",
+        "CONSOLE_TEST_DATABASE_URL": url,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    _manage(env, "migrate", "--noinput")
+    _manage(env, "createcachetable")
+    users = "; ".join(
+        f"User.objects.create_user('drill{n}', password='{PASSWORD}', "
+        "is_staff=True, is_superuser=True)"
+        for n in range(CLIENTS + 1)
+    )
+    _manage(env, "shell", "-c", f"from django.contrib.auth.models import User; {users}")
+    for role in pair.replica_roles:
+        pair.wait_for_replay(role)
+    try:
+        yield pair, env
+    finally:
+        pair.destroy()
+
+
+def test_drill_primary_failover_under_load(failover_cluster, tmp_path):
+    """The primary stops (a clean shutdown streams all its WAL first) and a
+    failover manager promotes replica_2 while staff clients loop: requests
+    that need a primary get 503s (never a 500) until libpq finds the new
+    one; every acknowledged write is on the new primary; once the remaining
+    replica follows the new primary, reads go back to it (old write
+    positions pin nobody); the replication page names the new primary."""
+    pair, env = failover_cluster
+    live = LiveServer(
+        tmp_path / "gunicorn.log",
+        REPLICA_RETRY_SECONDS=str(RETRY_SECONDS),
+        REPLICA_MAX_LAG_SECONDS="1",
+        **{
+            name: env[name]
+            for name in (
+                "CONSOLE_TEST_PORT",
+                "CONSOLE_TEST_POOLER",
+                "DATABASE_POOLER",
+                "CONSOLE_TEST_DATABASE_URL",
+            )
+        },
+    ).start()
+    try:
+        load = Load(live.url, _sessions(live), seconds=12).start()
+        time.sleep(3)
+        pair.stop("primary")
+        stopped_at = time.monotonic() - load._started
+        pair.promote("replica_2")
+        promoted_at = time.monotonic() - load._started
+        # What the failover manager does next: the other replica follows
+        # the new primary (on its new timeline).
+        pair.follow("replica", "replica_2")
+        result = load.join()
+
+        statuses = {status for _, status in result.timeline if status >= 500}
+        assert statuses <= {503}, "a failover answers 503, never a 500"
+        assert result.connection_errors == []
+        assert result.stale_reads == []
+        after = [t for t, _ in result.writes if t > stopped_at]
+        assert after, "no write succeeded after the switch"
+        first_write = min(after) - stopped_at
+        stored = pair.execute(
+            "replica_2",
+            "SELECT count(*) FROM notes_note WHERE title = ANY(ARRAY["
+            + ",".join(f"'{title}'" for title in result.acknowledged)
+            + "])",
+            database=pair.database,
+        )
+        assert stored == len(result.acknowledged)
+        pair.wait_for_replay_from("replica_2", "replica")
+        _seconds_until_replica_serves(live, 15)
+        operator = staff_session(live.url, f"drill{CLIENTS}", PASSWORD)
+        page = operator.get(live.url + "/admin/dbops/replication/", timeout=10).text
+        assert f"{pair.host}:{pair.port('replica_2')}" in page
+    finally:
+        live.stop()
+    errors = len([s for _, s in result.timeline if s >= 500])
+    _report(
+        "primary failover",
+        result,
+        f"{errors} answered 503 (none 500); first acknowledged write "
+        f"{first_write:.2f} s after the old primary was down (promotion took "
+        f"{promoted_at - stopped_at:.2f} s); 0 writes lost; reads back on the "
+        "replica once it followed the new primary",
     )
