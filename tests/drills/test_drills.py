@@ -28,18 +28,23 @@ CLIENTS = 3
 PASSWORD = "drill-password-123"
 
 
-@pytest.fixture
-def server(db, tmp_path, django_user_model, cluster):
+def _start_server(tmp_path, django_user_model, cluster, **env: str) -> LiveServer:
+    """The drill's staff users, and a two-worker gunicorn for them."""
     for number in range(CLIENTS + 1):
         django_user_model.objects.create_user(
             f"drill{number}", password=PASSWORD, is_staff=True, is_superuser=True
         )
     cluster.wait_for_replay()
-    live = LiveServer(
-        tmp_path / "gunicorn.log",
-        REPLICA_RETRY_SECONDS=str(RETRY_SECONDS),
-        REPLICA_MAX_LAG_SECONDS="1",
+    return LiveServer(
+        tmp_path / "gunicorn.log", REPLICA_RETRY_SECONDS=str(RETRY_SECONDS), **env
     ).start()
+
+
+@pytest.fixture
+def server(db, tmp_path, django_user_model, cluster):
+    live = _start_server(
+        tmp_path, django_user_model, cluster, REPLICA_MAX_LAG_SECONDS="1"
+    )
     yield live
     live.stop()
 
@@ -256,16 +261,7 @@ def test_drill_hung_replica_under_load(db, tmp_path, django_user_model, cluster)
     error page, and no request waits on it much longer than
     REPLICA_READ_TIMEOUT (1 s here; reconnecting to a hung server waits for
     the 2 s connect timeout at most once per retry period)."""
-    for number in range(CLIENTS + 1):
-        django_user_model.objects.create_user(
-            f"drill{number}", password=PASSWORD, is_staff=True, is_superuser=True
-        )
-    cluster.wait_for_replay()
-    live = LiveServer(
-        tmp_path / "gunicorn.log",
-        REPLICA_RETRY_SECONDS=str(RETRY_SECONDS),
-        REPLICA_READ_TIMEOUT="1",
-    ).start()
+    live = _start_server(tmp_path, django_user_model, cluster, REPLICA_READ_TIMEOUT="1")
     try:
         load = Load(live.url, _sessions(live), seconds=10).start()
         time.sleep(2)
