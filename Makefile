@@ -45,17 +45,13 @@ bench: venv
 	@scripts/ensure-system-packages.sh postgres
 	$(PY) -m bench
 
-# The whole suite against the servers directly, then the routing tests and
-# the drills again through a transaction-pooling PgBouncer in front of every
-# server (CONSOLE_TEST_POOLER=1, see tests/settings.py).
-POOLED_TESTS := tests/dbops/test_routing.py tests/dbops/test_faults.py \
-	tests/dbops/test_replicas.py tests/dbops/test_requestlog.py \
-	tests/dbops/test_badge.py tests/drills
-
+# The whole suite against the servers directly, then the whole suite again
+# through a transaction-pooling PgBouncer in front of every server
+# (CONSOLE_TEST_POOLER=1, see tests/settings.py), as deployments run it.
 test: venv
 	@scripts/ensure-system-packages.sh postgres chromium pgbouncer
 	$(PY) -m pytest
-	CONSOLE_TEST_POOLER=1 $(PY) -m pytest $(POOLED_TESTS)
+	CONSOLE_TEST_POOLER=1 $(PY) -m pytest
 
 lint: venv
 	$(VENV)/bin/ruff check .
