@@ -66,6 +66,20 @@ QUERY_ERRORS = Counter(
     ["alias"],
     registry=None,
 )
+ROUTING_DECISIONS = Counter(
+    "dbops_routing_decisions",
+    "Requests by where their reads went and why (reason 'replica', or why "
+    "the primary served them, e.g. lag-seconds, own-write-not-replayed).",
+    ["alias", "reason"],
+    registry=None,
+)
+REPLICA_FAILOVERS = Counter(
+    "dbops_replica_failovers",
+    "Replica reads served by the primary instead, per replica and cause "
+    "(connection, timeout, recovery-conflict, ...).",
+    ["alias", "cause"],
+    registry=None,
+)
 
 
 @dataclass

@@ -31,6 +31,9 @@ def query_counts() -> dict[str, dict[str, int]]:
 
 
 def log_request(request, response, state: routing.RoutingState, seconds: float) -> None:
+    route = route_of(state)
+    if route["alias"]:
+        metrics.ROUTING_DECISIONS.labels(route["alias"], route["reason"]).inc()
     logger.info(
         "request",
         extra={
@@ -38,7 +41,7 @@ def log_request(request, response, state: routing.RoutingState, seconds: float) 
             "path": request.path,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 1),
-            "route": route_of(state),
+            "route": route,
             "queries": query_counts(),
         },
     )

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from django.db import Error, InterfaceError, OperationalError, connections
 
+from dbops import metrics
+
 logger = logging.getLogger("dbops.routing")
 
 PRIMARY = "default"
@@ -107,6 +109,7 @@ def give_up_replica(alias: str, failure: Failure, exc: BaseException) -> None:
             "reason": reason,
         },
     )
+    metrics.REPLICA_FAILOVERS.labels(alias, failure.cause).inc()
     if failure.mark_down:
         monitor.monitor.mark_down(alias, reason)
     scope.forget_decision()

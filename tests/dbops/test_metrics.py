@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.test import Client
 from django.urls import reverse
 
+from catalog.models import Author
 from dbops import metrics
 
 ROOT = Path(settings.BASE_DIR)
@@ -205,3 +207,44 @@ def test_metrics_exposition_replica_down(db, client, settings, cluster):
         cluster.start("replica")
         cluster.wait_until_ready("replica")
         routing.reset()
+
+
+def _scrape(client, settings) -> str:
+    settings.METRICS_TOKEN = "scrape-me"
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _value(body: str, line_start: str) -> float:
+    for line in body.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_routing_decisions_by_reason_and_failovers_by_cause(
+    db, cluster, settings
+):
+    """/metrics counts each request's routing (alias and reason) and each
+    replica read served by the primary (replica and cause)."""
+    settings.ROOT_URLCONF = "tests.dbops.routing_urls"
+    client = Client()
+    replica = 'dbops_routing_decisions_total{alias="replica",reason="replica"}'
+    lost = 'dbops_replica_failovers_total{alias="replica",cause="connection"}'
+    before = _scrape(client, settings)
+    client.get("/read/")
+    client.get("/read/")
+    Author.objects.create(name="Ted Chiang")
+    cluster.wait_for_replay()
+    assert Author.objects.using("replica").count() == 1  # opens the connection
+    cluster.execute(
+        "replica",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'console'",
+    )
+    assert Author.objects.using("replica").count() == 1  # served by the primary
+    after = _scrape(client, settings)
+    assert _value(after, replica) - _value(before, replica) == 2
+    if not settings.TEST_POOLER_PORT:  # behind PgBouncer the pooler reconnects
+        assert _value(after, lost) - _value(before, lost) == 1
