@@ -31,13 +31,15 @@ setup: venv .env
 	$(MANAGE) populate --if-empty
 	$(MANAGE) ensure_admin
 
-# runserver, with the replica lag sampler (`dbops sample`) beside it.
+# runserver, with the replica lag sampler (`dbops sample`) and the job
+# worker (`db_worker`, big imports) beside it.
 run: setup
-	PY=$(PY) scripts/run-dev.sh 127.0.0.1:8000
+	PY=$(PY) scripts/run-dev.sh runserver 127.0.0.1:8000
 
-# The same console under gunicorn (gunicorn.conf.py: BIND, WEB_CONCURRENCY).
+# The same console under gunicorn (gunicorn.conf.py: BIND, WEB_CONCURRENCY),
+# with the same two processes beside it.
 serve: setup
-	$(VENV)/bin/gunicorn -c gunicorn.conf.py
+	PY=$(PY) scripts/run-dev.sh gunicorn
 
 # A million books on a cluster of its own (var/pgcluster-bench, ports
 # 55452/55453); results in docs/benchmarks.md. See `python -m bench --help`.

@@ -1,22 +1,25 @@
-"""CSV import and export throughput, next to PostgreSQL's COPY.
+"""CSV import and export throughput, next to PostgreSQL doing the same work.
 
 One run, against the database pair the environment names (DATABASE_URL,
 DATABASE_REPLICA_URLS, SECRET_KEY, as for the server):
 
-1. imports N books through the admin's own views, the preview and then the
-   confirm, with Django's test client: every layer an operator's upload goes
-   through (middleware, routing, the form, the upload store in the database
-   cache, the resource) is in the figure;
-2. loads the same file with COPY into a staging table, the floor for
-   loading a CSV into PostgreSQL;
-3. exports the N books with the changelist's streaming CSV download.
+1. imports N new books through the admin's own views (preview, then
+   confirm, with Django's test client: middleware, routing, the form, the
+   staging, the checks, the merge), next to the set-based floor: COPY into
+   a temporary table, then INSERT ... SELECT joining the authors by name;
+2. updates those N books by id the same way, next to COPY into a temporary
+   table, then UPDATE ... FROM;
+3. exports the N books with the changelist's streaming CSV download, next to
+   COPY (the same SELECT) TO STDOUT;
+4. with `--job-rows M`, imports M more books through a real gunicorn worker
+   and a real job worker (`db_worker`), from the upload to the job's end,
+   and reports each process's peak memory (VmHWM).
 
-It prints rows/s for each and the ratio to COPY. It adds its own tagged
-authors and books and removes them afterwards, so it can run against a
-database with data in it. `--write-files DIR` only writes authors.csv and
-books.csv (for timing the `import` management command on the same data).
+It prints seconds, rows/s and the ratio to the floor for each. It adds its
+own tagged authors and books and removes them afterwards, so it can run
+against a database with data in it.
 
-    python bench/import_export.py --rows 20000
+    python bench/import_export.py --rows 100000 --job-rows 1000000
 """
 
 from __future__ import annotations
@@ -30,20 +33,25 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(PROJECT)
 
 import argparse  # noqa: E402
+import csv  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import re  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
+STAFF_USERNAME = "bench-import"
+STAFF_PASSWORD = "bench-import-password-1"
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 HIDDEN = re.compile(
     r'<input type="hidden" name="(import_file_name|original_file_name|format|resource)"'
     r' value="([^"]*)"'
 )
-STAFF_USERNAME = "bench-import"
-STAGING_TABLE = "bench_import_staging"
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class Timing:
     name: str
     rows: int
     seconds: float
+    floor: str = ""  # the name of the timing this one is compared with
+    memory: str = ""
 
     @property
     def rows_per_second(self) -> float:
@@ -67,26 +77,27 @@ def authors_csv(tag: str, count: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def books_csv(tag: str, rows: int, authors: int) -> bytes:
-    lines = ["title,author,published,isbn"]
-    lines += [
-        f"Bench {tag} Book {n},{author_name(tag, n % authors)},"
-        f"{1950 + n % 70}-{n % 12 + 1:02d}-{n % 28 + 1:02d},978{n:010d}"
-        for n in range(rows)
+def book_rows(tag: str, rows: int, authors: int, start: int = 0) -> list[list[str]]:
+    return [
+        [
+            f"Bench {tag} Book {n}",
+            author_name(tag, n % authors),
+            f"{1950 + n % 70}-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
+            f"978{n:010d}",
+        ]
+        for n in range(start, start + rows)
     ]
-    return ("\n".join(lines) + "\n").encode()
 
 
-def author_count(rows: int) -> int:
-    return max(1, min(rows // 20, 5000))
+def csv_bytes(header: list[str], rows: list[list]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
 
 
-def write_files(directory: Path, rows: int, tag: str) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    authors = author_count(rows)
-    (directory / "authors.csv").write_bytes(authors_csv(tag, authors))
-    (directory / "books.csv").write_bytes(books_csv(tag, rows, authors))
-    print(f"wrote {authors} authors and {rows} books to {directory}")
+BOOK_HEADER = ["title", "author", "published", "isbn"]
 
 
 def setup_django() -> None:
@@ -106,59 +117,129 @@ def staff_client(host: str):
     user, _ = User.objects.get_or_create(
         username=STAFF_USERNAME, defaults={"is_staff": True, "is_superuser": True}
     )
+    user.set_password(STAFF_PASSWORD)
+    user.save()
     client = Client(HTTP_HOST=host)
     client.force_login(user)
     return client
 
 
-def admin_import(client, url: str, content: bytes, name: str) -> tuple[float, float]:
-    """The preview and the confirm, each timed; fails loudly on a problem."""
+def admin_import(client, url: str, content: bytes, name: str) -> float:
+    """The preview and the confirm; fails loudly on a problem."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     upload = SimpleUploadedFile(name, content, content_type="text/csv")
     started = time.perf_counter()
     previewed = client.post(f"{url}import/", {"import_file": upload, "format": "0"})
-    previewing = time.perf_counter() - started
     fields = dict(HIDDEN.findall(previewed.content.decode()))
     if previewed.status_code != 200 or "import_file_name" not in fields:
         raise SystemExit(f"preview failed:\n{previewed.content.decode()[:3000]}")
-    started = time.perf_counter()
     confirmed = client.post(f"{url}process_import/", fields)
-    confirming = time.perf_counter() - started
-    if confirmed.status_code != 302:
+    if confirmed.status_code != 302 or "/import/" in confirmed.url:
         raise SystemExit(f"confirm failed:\n{confirmed.content.decode()[:3000]}")
-    return previewing, confirming
+    return time.perf_counter() - started
 
 
-def copy_into_staging(content: bytes) -> float:
-    """COPY into a logged table, like the import's: WAL and replication
-    included, so that the ratio compares like with like."""
-    from django.db import connections
+def floor_insert(content: bytes) -> float:
+    """COPY into a temporary table, then INSERT ... SELECT by author name."""
+    from django.db import connections, transaction
 
-    with connections["default"].cursor() as cursor:
-        cursor.execute(
-            f"CREATE TABLE {STAGING_TABLE} (id bigserial PRIMARY KEY, title text,"
-            " author text, published date, isbn text)"
+    started = time.perf_counter()
+    with transaction.atomic(using="default"), connections["default"].cursor() as c:
+        c.execute(
+            "CREATE TEMP TABLE bench_new (title text, author text, published text,"
+            " isbn text) ON COMMIT DROP"
         )
-        try:
-            started = time.perf_counter()
-            cursor.copy_expert(
-                f"COPY {STAGING_TABLE} (title, author, published, isbn)"
-                " FROM STDIN WITH (FORMAT csv, HEADER true)",
-                io.BytesIO(content),
-            )
-            return time.perf_counter() - started
-        finally:
-            cursor.execute(f"DROP TABLE {STAGING_TABLE}")
+        c.copy_expert(
+            "COPY bench_new FROM STDIN WITH (FORMAT csv, HEADER true)",
+            io.BytesIO(content),
+        )
+        c.execute(
+            "INSERT INTO catalog_book (title, author_id, published, isbn, created_at)"
+            " SELECT s.title, a.id, s.published::date, NULLIF(s.isbn, ''), now()"
+            " FROM bench_new s JOIN catalog_author a ON a.name = s.author"
+        )
+    return time.perf_counter() - started
+
+
+def floor_update(content: bytes) -> float:
+    """COPY into a temporary table, then UPDATE ... FROM by id."""
+    from django.db import connections, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(using="default"), connections["default"].cursor() as c:
+        c.execute(
+            "CREATE TEMP TABLE bench_upd (id bigint, title text, author text,"
+            " published text, isbn text) ON COMMIT DROP"
+        )
+        c.copy_expert(
+            "COPY bench_upd FROM STDIN WITH (FORMAT csv, HEADER true)",
+            io.BytesIO(content),
+        )
+        c.execute(
+            "UPDATE catalog_book b SET title = s.title, author_id = a.id,"
+            " published = s.published::date, isbn = NULLIF(s.isbn, '')"
+            " FROM bench_upd s JOIN catalog_author a ON a.name = s.author"
+            " WHERE b.id = s.id"
+        )
+    return time.perf_counter() - started
+
+
+def books_of(tag: str, marker: str):
+    from catalog.models import Book
+
+    return Book.objects.using("default").filter(
+        title__startswith=f"Bench {tag} {marker}"
+    )
+
+
+def update_file(tag: str, marker: str) -> bytes:
+    rows = books_of(tag, marker).order_by("id")
+    rows = rows.values_list("id", "title", "author__name", "published", "isbn")
+    return csv_bytes(
+        ["id", *BOOK_HEADER],
+        [[pk, f"{title} (2nd ed.)", a, p, i] for pk, title, a, p, i in rows],
+    )
 
 
 def streaming_export(client, tag: str) -> tuple[int, float]:
     started = time.perf_counter()
-    response = client.get(
-        "/admin/catalog/book/export/file/", {"q": f"Bench {tag} Book"}
-    )
+    response = client.get("/admin/catalog/book/export/file/", {"q": f"Bench {tag} B"})
     lines = sum(chunk.count(b"\n") for chunk in response.streaming_content)
     return lines - 1, time.perf_counter() - started
+
+
+class Counter(io.RawIOBase):
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.lines += bytes(data).count(b"\n")
+        return len(data)
+
+
+def floor_export(tag: str) -> tuple[int, float]:
+    """COPY of the export's own SELECT (the same search) TO STDOUT."""
+    from django.db import connections
+
+    from catalog.models import Book
+
+    rows = (
+        Book.objects.using("replica")
+        .filter(title__icontains=f"Bench {tag} B")
+        .order_by("pk")
+        .values_list("id", "title", "author__name", "published", "isbn")
+    )
+    sql, params = rows.query.sql_with_params()
+    sink = Counter()
+    started = time.perf_counter()
+    with connections["replica"].cursor() as cursor:
+        select = cursor.mogrify(sql, params).decode()
+        cursor.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", sink)
+    return sink.lines, time.perf_counter() - started
 
 
 def remove(tag: str) -> None:
@@ -183,64 +264,199 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), Python {python}, PostgreSQL {server}"
 
 
+def expect(what: str, got: int, wanted: int) -> None:
+    if got != wanted:
+        raise SystemExit(f"{what}: {got}, expected {wanted}")
+
+
 def run(rows: int) -> list[Timing]:
-    from catalog.models import Book
+    from django.conf import settings
 
     tag = uuid.uuid4().hex[:8]
-    authors = author_count(rows)
-    books = books_csv(tag, rows, authors)
+    authors = max(1, min(rows // 20, 5000))
     client = staff_client("127.0.0.1")
+    # The admin's own path in the request (a bigger file would become a job).
+    settings.IMPORT_JOB_ROWS = max(settings.IMPORT_JOB_ROWS, rows)
     try:
-        admin_import(
-            client, "/admin/catalog/author/", authors_csv(tag, authors), "a.csv"
+        admin_import(client, "/admin/catalog/author/", authors_csv(tag, authors), "a")
+        new_rows = book_rows(tag, rows, authors)
+        importing = admin_import(
+            client, "/admin/catalog/book/", csv_bytes(BOOK_HEADER, new_rows), "b"
         )
-        previewing, confirming = admin_import(
-            client, "/admin/catalog/book/", books, "books.csv"
+        expect("imported", books_of(tag, "Book").count(), rows)
+        floor_rows = [[f"Bench {tag} Floor {n}", *rest] for n, (_, *rest) in
+                      enumerate(new_rows)]  # fmt: skip
+        inserting = floor_insert(csv_bytes(BOOK_HEADER, floor_rows))
+        expect("inserted by the floor", books_of(tag, "Floor").count(), rows)
+
+        updating = admin_import(
+            client, "/admin/catalog/book/", update_file(tag, "Book"), "u"
         )
-        imported = (
-            Book.objects.using("default")
-            .filter(title__startswith=f"Bench {tag} ")
-            .count()
-        )
-        if imported != rows:
-            raise SystemExit(f"imported {imported} books, expected {rows}")
+        expect("updated", books_of(tag, "Book").filter(
+            title__endswith="(2nd ed.)").count(), rows)  # fmt: skip
+        updating_floor = floor_update(update_file(tag, "Floor"))
+
+        books_of(tag, "Floor").delete()
         exported, exporting = streaming_export(client, tag)
-        if exported != rows:
-            raise SystemExit(f"exported {exported} books, expected {rows}")
-        copying = copy_into_staging(books)
+        expect("exported", exported, rows)
+        copied, copying = floor_export(tag)
+        expect("copied", copied, rows)
     finally:
         remove(tag)
     return [
-        Timing("admin import: preview", rows, previewing),
-        Timing("admin import: confirm", rows, confirming),
-        Timing("admin import: preview + confirm", rows, previewing + confirming),
-        Timing("COPY into a staging table", rows, copying),
-        Timing("export: streaming CSV", rows, exporting),
+        Timing("floor: COPY + INSERT ... SELECT", rows, inserting),
+        Timing("admin import, new rows", rows, importing, "floor: COPY + INSERT"),
+        Timing("floor: COPY + UPDATE ... FROM", rows, updating_floor),
+        Timing("admin import, updates by id", rows, updating, "floor: COPY + UPDATE"),
+        Timing("floor: COPY (SELECT) TO STDOUT", rows, copying),
+        Timing("admin export, streaming CSV", rows, exporting, "floor: COPY (SELECT)"),
+    ]
+
+
+# --- a big file through gunicorn and the job worker ------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def peak_memory(pid: int) -> int:
+    """The process's peak resident memory in bytes (VmHWM)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+def run_job(rows: int, work: Path) -> list[Timing]:
+    import requests
+
+    tag = uuid.uuid4().hex[:8]
+    authors = 5000
+    client = staff_client("127.0.0.1")
+    admin_import(client, "/admin/catalog/author/", authors_csv(tag, authors), "a")
+    path = work / "books-job.csv"
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(BOOK_HEADER)
+        for start in range(0, rows, 100_000):
+            writer.writerows(book_rows(tag, min(100_000, rows - start), authors, start))
+    port = free_port()
+    env = {**os.environ, "WEB_CONCURRENCY": "1", "BIND": f"127.0.0.1:{port}"}
+    log = open(work / "bench-job.log", "w")  # noqa: SIM115
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--timeout", "120"],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--interval", "0.2"],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/healthz")
+        session = requests.Session()
+        login = session.get(f"{base}/admin/login/")
+        session.post(
+            f"{base}/admin/login/",
+            data={
+                "username": STAFF_USERNAME,
+                "password": STAFF_PASSWORD,
+                "csrfmiddlewaretoken": CSRF.search(login.text).group(1),
+            },
+        )
+        token = session.cookies["csrftoken"]
+        started = time.perf_counter()
+        with open(path, "rb") as file:
+            previewed = session.post(
+                f"{base}/admin/catalog/book/import/",
+                data={"format": "0", "csrfmiddlewaretoken": token},
+                files={"import_file": ("books.csv", file, "text/csv")},
+                timeout=300,
+            )
+        fields = dict(HIDDEN.findall(previewed.text))
+        if "import_file_name" not in fields:
+            raise SystemExit(f"preview failed: {previewed.text[:3000]}")
+        previewing = time.perf_counter() - started
+        confirmed = session.post(
+            f"{base}/admin/catalog/book/process_import/",
+            data={**fields, "csrfmiddlewaretoken": token},
+            timeout=300,
+        )
+        job_url = confirmed.url
+        while 'data-state="done"' not in (page := session.get(job_url).text):
+            if re.search(r'data-state="(failed|cancelled|refused)"', page):
+                raise SystemExit(f"the job did not finish: {page[:3000]}")
+            time.sleep(0.2)
+        total = time.perf_counter() - started
+        web_peak = max(peak_memory(pid) for pid in children(web.pid) or [web.pid])
+        job_peak = peak_memory(worker.pid)
+    finally:
+        for process in (web, worker):
+            process.terminate()
+            process.wait(30)
+        log.close()
+        remove(tag)
+        path.unlink()
+    mib = 1 << 20
+    return [
+        Timing("job import: upload + preview", rows, previewing),
+        Timing(
+            "job import: upload to rows landed",
+            rows,
+            total,
+            memory=f"web {web_peak / mib:.0f} MiB, job worker {job_peak / mib:.0f} MiB",
+        ),
     ]
 
 
 def report(timings: list[Timing]) -> None:
-    copy = next(t for t in timings if t.name.startswith("COPY"))
-    print(f"{'':34} {'rows':>9} {'seconds':>8} {'rows/s':>10} {'vs COPY':>8}")
+    by_name = {t.name: t for t in timings}
+    print(f"{'':36} {'rows':>9} {'seconds':>8} {'rows/s':>10} {'vs floor':>9}")
     for timing in timings:
-        ratio = copy.rows_per_second / timing.rows_per_second
+        floor = next((t for n, t in by_name.items() if timing.floor and
+                      n.startswith(timing.floor)), None)  # fmt: skip
+        ratio = f"{floor.rows_per_second / timing.rows_per_second:.1f}x" if floor else ""
         print(
-            f"{timing.name:34} {timing.rows:>9,} {timing.seconds:>8.2f}"
-            f" {timing.rows_per_second:>10,.0f} {ratio:>7.1f}x"
+            f"{timing.name:36} {timing.rows:>9,} {timing.seconds:>8.2f}"
+            f" {timing.rows_per_second:>10,.0f} {ratio:>9} {timing.memory}"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--write-files", type=Path, metavar="DIR")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--job-rows", type=int, default=0)
     options = parser.parse_args()
-    if options.write_files:
-        write_files(options.write_files, options.rows, "cli")
-        return
     setup_django()
     print(machine())
-    report(run(options.rows))
+    timings = run(options.rows)
+    if options.job_rows:
+        with tempfile.TemporaryDirectory() as work:
+            timings += run_job(options.job_rows, Path(work))
+    report(timings)
 
 
 if __name__ == "__main__":

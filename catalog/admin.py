@@ -28,10 +28,10 @@ from unfold.contrib.filters.admin import (
 )
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
-from catalog.importing import ImportExportAdmin
 from catalog.models import Author, Book
 from catalog.paginator import EstimatedCountPaginator
 from catalog.resources import AuthorResource, BookResource
+from console.bulk.admin import ImportExportAdmin
 from console.parameters import CheckedParametersMixin
 from console.widgets import ValidatingAutocompleteSelect
 

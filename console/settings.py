@@ -74,7 +74,12 @@ INSTALLED_APPS = [
     # Makes OpClass usable in indexes (the catalog's trigram indexes).
     "django.contrib.postgres",
     "django_extensions",
+    # Before import_export: its `import` and `export` commands are the
+    # console's (console/bulk), which stream through PostgreSQL.
+    "console.bulk",
     "import_export",
+    "django_tasks",
+    "django_tasks_db",
     "axes",
     "csp",
     "dbops",
@@ -387,11 +392,9 @@ METRICS_TOKEN = env("METRICS_TOKEN", "")
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(BASE_DIR / "var" / "metrics"))
 Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
 
-# --- CSV import and export (catalog/importing.py) -----------------------------
+# --- CSV import and export (console/bulk) ----------------------------------------
 
 # One cache for every worker: the database (table made by `createcachetable`).
-# It holds an upload between the import preview and its confirm, which
-# another worker may serve.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
@@ -399,13 +402,24 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 1000},
     }
 }
-IMPORT_EXPORT_TMP_STORAGE_CLASS = "catalog.importing.UploadStorage"
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_CHUNK_SIZE = 2000
 # The resources escape formulae themselves (all of = + - @ tab CR, with a
 # leading apostrophe); the library's switch only strips a leading "=".
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
-IMPORT_MAX_UPLOAD_BYTES = env("IMPORT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+IMPORT_MAX_UPLOAD_BYTES = env("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+# Confirmed imports of more rows than this run as background jobs
+# (console/bulk/jobs.py); smaller ones are merged within the request.
+IMPORT_JOB_ROWS = env("IMPORT_JOB_ROWS", 20_000)
+# A job merges this many rows per statement; between two it writes its
+# progress, acts on a cancel and waits while a replica is over the lag limit
+# (polling every IMPORT_THROTTLE_POLL seconds, for IMPORT_THROTTLE_MAX_WAIT
+# at most, after which it goes on).
+IMPORT_BATCH_ROWS = env("IMPORT_BATCH_ROWS", 10_000)
+IMPORT_THROTTLE_POLL = env("IMPORT_THROTTLE_POLL", 0.5)
+IMPORT_THROTTLE_MAX_WAIT = env("IMPORT_THROTTLE_MAX_WAIT", 600.0)
+# The job engine: django-tasks with its database backend, on the primary.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # XLSX and JSON exports are built in memory; CSV streams and has no limit.
 EXPORT_MAX_IN_MEMORY_ROWS = env("EXPORT_MAX_IN_MEMORY_ROWS", 100_000)
 

@@ -4,8 +4,8 @@ from django.contrib import admin
 from unfold.admin import ModelAdmin
 
 from catalog.admin import TRIGRAM_HELP
-from catalog.importing import ImportExportAdmin
 from catalog.paginator import EstimatedCountPaginator
+from console.bulk.admin import ImportExportAdmin
 from console.parameters import CheckedParametersMixin
 from notes.models import Note
 from notes.resources import NoteResource

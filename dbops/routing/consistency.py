@@ -129,6 +129,12 @@ def update_cookies(request, response, state: scope.RoutingState) -> None:
     )
 
 
+def hand_out_primary_position() -> None:
+    """Give the client the primary's current position, as after a write of
+    its own: for writes made on its behalf elsewhere (a background job)."""
+    scope.current_state().wrote = True
+
+
 @contextmanager
 def not_the_clients_write() -> Iterator[None]:
     """Writes in the block are the console's own bookkeeping (a lag sample),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dbops.routing import scope
 
-# Django's database cache (`DatabaseCache`) is shared state between worker
-# processes, not a copy of application data: a read must see what another
-# worker wrote a moment ago, so it never goes to a replica.
-PRIMARY_ONLY_APP_LABELS = frozenset({"django_cache"})
+# Shared state between worker processes, not a copy of application data: a
+# read must see what another worker wrote a moment ago, so it never goes to
+# a replica. Django's database cache (`DatabaseCache`), the job queue (a
+# worker claims a job with SELECT ... FOR UPDATE, which a standby refuses)
+# and the imports' staged rows and progress.
+PRIMARY_ONLY_APP_LABELS = frozenset({"django_cache", "django_tasks_database", "bulk"})
 
 
 class PrimaryReplicaRouter:

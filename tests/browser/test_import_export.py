@@ -45,7 +45,7 @@ def test_browser_import_books_preview_problems_then_confirm(
     page.get_by_role("button", name="Submit").click()
     page.wait_for_selector("#import-summary")
     summary = " ".join(page.locator("#import-summary").inner_text().split())
-    assert summary == "1 row: 1 new, 0 to update."
+    assert summary == "1 row: 1 new, 0 to update, 0 unchanged."
     page.get_by_role("button", name="Confirm import").click()
     page.wait_for_url(f"{page.base_url}/admin/catalog/book/")
     assert "Import finished: 1 new" in page.content()

@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from catalog.importing import import_csv
 from catalog.models import Author, Book
-from catalog.resources import AuthorResource, BookResource, Problem
+from console.bulk.pipeline import Problem
+from console.bulk.service import import_csv
 
 AUTHORS_URL = "/admin/catalog/author/"
 BOOKS_URL = "/admin/catalog/book/"
@@ -107,18 +107,14 @@ def test_service_import_under_paused_replay_reads_only_the_primary(db, cluster):
     replica (which has not seen the authors) serves none of its reads."""
     cluster.pause_replay()
     try:
-        assert import_csv(
-            resource_class=AuthorResource, file=authors_csv(200), dry_run=False
-        ).ok
+        assert import_csv(model=Author, file=authors_csv(200), dry_run=False).ok
         assert not Author.objects.filter(name="Author 1").exists(), "replica lags"
 
         with CaptureQueriesContext(connections["replica"]) as replica_queries:
             preview_outcome = import_csv(
-                resource_class=BookResource, file=books_csv(2000, 200), dry_run=True
+                model=Book, file=books_csv(2000, 200), dry_run=True
             )
-            outcome = import_csv(
-                resource_class=BookResource, file=books_csv(2000, 200), dry_run=False
-            )
+            outcome = import_csv(model=Book, file=books_csv(2000, 200), dry_run=False)
 
         assert preview_outcome.ok and preview_outcome.new == 2000
         assert outcome.ok and outcome.new == 2000
@@ -150,9 +146,7 @@ def test_import_command_under_paused_replay(db, cluster, tmp_path, capsys):
             call_command(
                 "import", "catalog.resources.BookResource", str(bad), "--noinput"
             )
-        assert "Line number: 3 - line 3, author: no author named 'Nobody'" in (
-            capsys.readouterr().err
-        )
+        assert "line 3, author: no author named 'Nobody'" in (capsys.readouterr().err)
         assert Book.objects.using("default").count() == 100
     finally:
         cluster.resume_replay()
@@ -344,9 +338,7 @@ def test_preview_shows_a_bounded_number_of_rows(staff, authors):
 
 def _import_queries(rows: int, *, dry_run: bool) -> int:
     with CaptureQueriesContext(connections["default"]) as queries:
-        outcome = import_csv(
-            resource_class=BookResource, file=books_csv(rows, 10), dry_run=dry_run
-        )
+        outcome = import_csv(model=Book, file=books_csv(rows, 10), dry_run=dry_run)
     assert outcome.ok and outcome.new == rows
     Book.objects.all().delete()
     return len(queries)
@@ -371,17 +363,17 @@ def test_admin_preview_and_confirm_query_counts_do_not_grow_with_rows(staff, aut
     assert counts(1000) == counts(100)
 
 
-def test_import_command_reports_progress(db, authors, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("catalog.resources.PROGRESS_EVERY", 50)
+def test_import_command_reports_progress(db, authors, tmp_path, settings, caplog):
+    settings.IMPORT_BATCH_ROWS = 50
     path = tmp_path / "books.csv"
     path.write_bytes(books_csv(100, 10))
 
-    with caplog.at_level("INFO", logger="catalog.importing"):
+    with caplog.at_level("INFO", logger="console.bulk"):
         call_command("import", "catalog.resources.BookResource", str(path), "--noinput")
 
-    assert [r.getMessage() for r in caplog.records] == [
-        "books: 50 of 100 rows processed",
-        "books: 100 of 100 rows processed",
+    assert [r.getMessage() for r in caplog.records][:2] == [
+        "books: 50 of 100 rows merged",
+        "books: 100 of 100 rows merged",
     ]
 
 

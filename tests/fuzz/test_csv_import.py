@@ -9,9 +9,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from catalog.importing import import_csv
 from catalog.models import Author, Book
-from catalog.resources import BookResource
+from console.bulk.service import import_csv
 
 # Huge fields are part of the point: the size health check would fail the
 # run now and then (it did, on a fresh clone), not the console.
@@ -96,7 +95,7 @@ def test_fuzz_csv_import_all_or_nothing_with_reasons(known_author, data):
     """Any file: no exception; either every row is written, or none is and
     each problem names where (a line, or the file) and why."""
     before = Book.objects.using("default").count()
-    outcome = import_csv(resource_class=BookResource, file=data, dry_run=False)
+    outcome = import_csv(model=Book, file=data, dry_run=False)
     after = Book.objects.using("default").count()
     if outcome.ok:
         assert after - before == outcome.new
@@ -161,8 +160,8 @@ def test_fuzz_flaw_anywhere_is_a_problem_and_writes_nothing(known_author, case):
     that names a line; nothing is written, the preview never passes."""
     data, _ = case
     before = Book.objects.using("default").count()
-    preview = import_csv(resource_class=BookResource, file=data, dry_run=True)
-    outcome = import_csv(resource_class=BookResource, file=data, dry_run=False)
+    preview = import_csv(model=Book, file=data, dry_run=True)
+    outcome = import_csv(model=Book, file=data, dry_run=False)
     assert not preview.ok and not outcome.ok
     assert Book.objects.using("default").count() == before
     assert all(problem.reason.strip() for problem in outcome.problems)

@@ -74,12 +74,11 @@ def test_notes_export_streams_every_note(staff, cluster):
 def test_notes_import_takes_a_one_megabyte_content(db):
     """Note.content is unbounded: a 1 MB value is imported, not refused by
     the csv module's field size limit."""
-    from catalog.importing import import_csv
-    from notes.resources import NoteResource
+    from console.bulk.service import import_csv
 
     body = "x" * 1_000_000
     outcome = import_csv(
-        resource_class=NoteResource,
+        model=Note,
         file=f'title,content\nBig,"{body}"\n'.encode(),
         dry_run=False,
     )
