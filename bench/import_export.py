@@ -367,7 +367,8 @@ def run_job(rows: int, work: Path) -> list[Timing]:
     env = {**os.environ, "WEB_CONCURRENCY": "1", "BIND": f"127.0.0.1:{port}"}
     log = open(work / "bench-job.log", "w")  # noqa: SIM115
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--timeout", "120"],
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+         "--timeout", "120"],
         cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     worker = subprocess.Popen(
@@ -438,7 +439,9 @@ def report(timings: list[Timing]) -> None:
     for timing in timings:
         floor = next((t for n, t in by_name.items() if timing.floor and
                       n.startswith(timing.floor)), None)  # fmt: skip
-        ratio = f"{floor.rows_per_second / timing.rows_per_second:.1f}x" if floor else ""
+        ratio = ""
+        if floor:
+            ratio = f"{floor.rows_per_second / timing.rows_per_second:.1f}x"
         print(
             f"{timing.name:36} {timing.rows:>9,} {timing.seconds:>8.2f}"
             f" {timing.rows_per_second:>10,.0f} {ratio:>9} {timing.memory}"

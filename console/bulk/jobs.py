@@ -80,8 +80,9 @@ def settle(upload: Import) -> Import:
             # The lock can be taken only if no merge holds it; taken in this
             # statement's own transaction, it is let go at once.
             cursor.execute(
-                "UPDATE bulk_import SET state = %s, message = %s, finished_at = now() "
-                "WHERE id = %s AND state = %s AND pg_try_advisory_xact_lock(%s, id::int)",
+                "UPDATE bulk_import SET state = %s, message = %s, "
+                "finished_at = now() WHERE id = %s AND state = %s "
+                "AND pg_try_advisory_xact_lock(%s, id::int)",
                 [
                     Import.State.FAILED,
                     LOST_WORKER,
