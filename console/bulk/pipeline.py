@@ -154,7 +154,8 @@ def _copy(spec: ImportSpec, upload: Import, reader: Reader, header: list[str]) -
     stream = CsvStream(rows())
     with connections[PRIMARY].cursor() as cursor:
         try:
-            cursor.copy_expert(sql.copy_in(spec), stream, size=CsvStream.CHUNK_CHARS)
+            # size positionally: Django's debug cursor passes no keywords on.
+            cursor.copy_expert(sql.copy_in(spec), stream, CsvStream.CHUNK_CHARS)
         except Exception:
             # COPY reports an error of the reading as its own (psycopg's,
             # which Django's error wrapper does not see around copy_expert).
