@@ -31,14 +31,20 @@ setup: venv .env
 	$(MANAGE) populate --if-empty
 	$(MANAGE) ensure_admin
 
+# Each refuses at once, touching nothing, while this checkout already
+# serves or the address is taken (scripts/run-dev.sh --check).
 # runserver, with the replica lag sampler (`dbops sample`) and the job
 # worker (`db_worker`, big imports) beside it.
-run: setup
+run:
+	@scripts/run-dev.sh --check runserver 127.0.0.1:8000
+	@$(MAKE) --no-print-directory setup
 	PY=$(PY) scripts/run-dev.sh runserver 127.0.0.1:8000
 
 # The same console under gunicorn (gunicorn.conf.py: BIND, WEB_CONCURRENCY),
 # with the same two processes beside it.
-serve: setup
+serve:
+	@scripts/run-dev.sh --check gunicorn
+	@$(MAKE) --no-print-directory setup
 	PY=$(PY) scripts/run-dev.sh gunicorn
 
 # A million books on a cluster of its own (var/pgcluster-bench, ports
