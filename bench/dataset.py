@@ -18,9 +18,9 @@ from django.core.management import call_command
 
 from bench.environment import CLUSTER_ROOT
 from catalog.models import Author, Book
+from dbops.aliases import PRIMARY
 from dbops.cluster import Cluster
 
-PRIMARY = "default"
 RECORD = CLUSTER_ROOT / "populate.json"
 
 

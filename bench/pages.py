@@ -23,9 +23,9 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.timing import Summary, millis, timed
 from catalog.models import Author, Book
+from dbops.aliases import PRIMARY
 from dbops.statements import first_keyword
 
-PRIMARY = "default"
 STAFF_USERNAME = "bench"
 CHANGELIST = "/admin/catalog/book/"
 # A COUNT over the book table with neither a filter nor a LIMIT reads every

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from dbops.aliases import PRIMARY
 from dbops.routing.rule import Limits
-
-PRIMARY = "default"
 
 
 def max_lag_seconds() -> float:

@@ -40,8 +40,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from dbops import statements
+from dbops.aliases import PRIMARY
 
-PRIMARY = "default"
 READ, WRITE = "read", "write"
 BASELINE_FILE = "query-counters-baseline.json"
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from django.db import Error, InterfaceError, OperationalError, connections
 
 from dbops import metrics
+from dbops.aliases import PRIMARY
 
 logger = logging.getLogger("dbops.routing")
 
-PRIMARY = "default"
 
 _disabled: ContextVar[bool] = ContextVar("dbops_failover_disabled", default=False)
 

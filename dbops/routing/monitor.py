@@ -24,11 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from dbops import conf
+from dbops.aliases import PRIMARY
 from dbops.routing import probes, rule
 
 logger = logging.getLogger("dbops.routing")
 
-PRIMARY = "default"
 # The primary positions kept for time lag: at one check a second, a quarter
 # of an hour; older than that, the replica's own replay timestamp stands in.
 HISTORY_LENGTH = 900

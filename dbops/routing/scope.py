@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from django.db import connections
 
 from dbops import conf
+from dbops.aliases import PRIMARY
 from dbops.routing import rule
 from dbops.routing.monitor import Snapshot, monitor
 
-PRIMARY = "default"
 # Outside a request (management commands, shells, threads) the replica
 # choice is re-made at most this often.
 AMBIENT_STATE_SECONDS = 1.0

@@ -14,7 +14,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-PRIMARY = "default"
+from dbops.aliases import PRIMARY
+
 PASSWORD_VARIABLE = "DJANGO_SUPERUSER_PASSWORD"
 
 

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
 from dbops import metrics, migration_status, replication
+from dbops.aliases import PRIMARY
 
 
 class Command(BaseCommand):
@@ -135,7 +136,7 @@ class Command(BaseCommand):
             replication.prune_samples(older_than=keep)
         except DatabaseError as exc:
             self.stderr.write(f"could not store samples: {exc}")
-            connections["default"].close()
+            connections[PRIMARY].close()
         for row in now.replicas:
             if self.verbosity > 1:
                 self.stdout.write(

@@ -19,9 +19,8 @@ from django.db.utils import DatabaseErrorWrapper
 from django.utils.functional import cached_property
 
 from dbops import conf, metrics
+from dbops.aliases import PRIMARY
 from dbops.routing import consistency, deadline, failover
-
-PRIMARY = "default"
 
 
 class _AliasTaggingErrorWrapper(DatabaseErrorWrapper):
