@@ -173,6 +173,14 @@ def _host_list(url: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def _database(url: str, *, replica: bool) -> dict:
+    variable = "DATABASE_REPLICA_URLS" if replica else "DATABASE_URL"
+    scheme = url.partition("://")[0]
+    if scheme not in {"postgres", "postgresql"}:
+        # Only PostgreSQL has the WAL positions the routing reads.
+        raise ImproperlyConfigured(
+            f"{variable}: {url!r} is not a PostgreSQL URL; write it as "
+            "postgres://user:password@host:port/database"
+        )
     single, hosts = _host_list(url)
     config = dj_database_url.parse(
         single, conn_max_age=CONN_MAX_AGE, conn_health_checks=True

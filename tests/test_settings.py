@@ -105,3 +105,44 @@ def test_settings_database_url_with_several_hosts_for_failover():
         "app",
         "read-write",
     ]
+
+
+def test_settings_database_url_of_another_scheme_fails_clearly():
+    result = _load_settings(DEBUG="1", DATABASE_URL="postgress://u@127.0.0.1/console")
+    assert result.returncode != 0
+    assert (
+        "DATABASE_URL: 'postgress://u@127.0.0.1/console' is not a PostgreSQL URL"
+        in (result.stderr)
+    )
+
+
+def test_manage_py_says_what_is_wrong_without_a_traceback(tmp_path):
+    clean = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME"}}
+    wrong_url = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=PROJECT,
+        env={
+            **clean,
+            "ENV_FILE": "/dev/null",
+            "DEBUG": "1",
+            "DATABASE_URL": "mysql://x/y",
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert wrong_url.returncode == 1
+    assert "Traceback" not in wrong_url.stderr
+    assert "manage.py: DATABASE_URL: 'mysql://x/y' is not a PostgreSQL URL" in (
+        wrong_url.stderr
+    )
+    # A Python without Django (the system's, outside the virtualenv).
+    no_django = subprocess.run(
+        [sys.executable, "-S", "manage.py", "check"],
+        cwd=PROJECT,
+        env=clean,
+        capture_output=True,
+        text=True,
+    )
+    assert no_django.returncode == 1
+    assert "Traceback" not in no_django.stderr
+    assert "Django is not installed" in no_django.stderr

@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connections
 
+from dbops import routing
 from dbops.cluster import FALLBACK_ROOT, Cluster
 
 
@@ -63,3 +65,30 @@ def test_cluster_root_unreachable_by_postgres_falls_back(tmp_path_factory):
         pair.destroy()
         shutil.rmtree(root.parent, ignore_errors=True)
     assert not pair.data_root.exists()
+
+
+def _status_of(cluster):
+    return call_command(
+        "pgcluster",
+        "status",
+        "--dir",
+        str(cluster.root),
+        "--primary-port",
+        str(cluster.primary_port),
+        "--replica-port",
+        str(cluster.replica_port),
+    )
+
+
+def test_pgcluster_status_fails_while_the_replica_is_stopped(db, cluster, capsys):
+    _status_of(cluster)
+    assert "replica: running" in capsys.readouterr().out
+    cluster.stop("replica")
+    try:
+        with pytest.raises(CommandError, match="replica stopped: `manage.py pgcl"):
+            _status_of(cluster)
+        assert "replica: stopped" in capsys.readouterr().out
+    finally:
+        cluster.start("replica")
+        cluster.wait_until_ready("replica")
+        routing.reset()

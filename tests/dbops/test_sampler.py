@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.utils import timezone
 
 from dbops import replication, routing
@@ -133,3 +135,47 @@ def test_status_exit_code_from_command_line(db, cluster):
         routing.reset()
     assert down.returncode != 0
     assert "replica: down" in down.stderr
+
+
+def _status_with_primary(url: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CONSOLE_TEST_DATABASE_URL": url,
+    }
+    command = [sys.executable, "manage.py", "dbops", "status", "--no-model-check"]
+    return subprocess.run(
+        command,
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_status_with_the_primary_unreachable_says_so_and_lists_no_migrations(db):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]  # closed again: nothing listens there
+    name = connections["default"].settings_dict["NAME"]
+    down = _status_with_primary(f"postgres://postgres@127.0.0.1:{dead}/{name}")
+    assert down.returncode == 1
+    assert "primary: DOWN" in down.stdout
+    assert "Connection refused" in down.stdout
+    assert "wal=None" not in down.stdout
+    assert "unapplied migrations" not in down.stdout
+    assert "has replayed the latest applied migration" not in down.stdout
+    assert "migrations: not checked" in down.stdout
+    assert "Traceback" not in down.stderr
+
+
+def test_status_with_a_replica_named_as_the_primary_says_so(db):
+    replica = connections["replica"].settings_dict
+    url = f"postgres://postgres@{replica['HOST']}:{replica['PORT']}/{replica['NAME']}"
+    wrong = _status_with_primary(url)
+    assert wrong.returncode == 1
+    assert "primary: WRONG SERVER" in wrong.stdout
+    assert "DATABASE_URL must name the primary" in wrong.stdout
+    assert "primary: DOWN" not in wrong.stdout
+    assert "unapplied migrations" not in wrong.stdout

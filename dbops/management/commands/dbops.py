@@ -17,6 +17,54 @@ from django.db import DatabaseError, connections
 
 from dbops import metrics, migration_status, replication
 from dbops.aliases import PRIMARY
+from dbops.routing import rule
+
+
+def describe_primary(primary: rule.PrimaryState) -> str:
+    """The primary's line, saying what is wrong and what to do."""
+    if not primary.reachable:
+        return (
+            f"primary: DOWN  {primary.error}\n"
+            "  Is the server running, and does DATABASE_URL name it? "
+            "(the local one: manage.py pgcluster up)"
+        )
+    if primary.in_recovery:
+        return (
+            f"primary: WRONG SERVER  {primary.server} is a replica (in recovery, "
+            "read-only)\n  DATABASE_URL must name the primary; replicas go in "
+            "DATABASE_REPLICA_URLS."
+        )
+    return f"primary: up  {primary.server}  wal={rule.int_to_lsn(primary.position)}"
+
+
+def describe_replica(row: replication.ReplicaRow) -> str:
+    s = row.status
+    if not s.reachable:
+        return f"{row.alias}: DOWN  {row.verdict.detail}"
+    replay = "paused" if s.replay_paused else "replaying"
+    return (
+        f"{row.alias}: up  {replay}  lag {format_seconds(s.lag_seconds)}, "
+        f"{format_bytes(s.lag_bytes)}  received={s.receive_lsn} "
+        f"replayed={s.replay_lsn}  router: {row.verdict.detail}"
+    )
+
+
+def format_seconds(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds:.1f} s"
+
+
+def format_bytes(count: int | None) -> str:
+    """Binary units, as the pages show them."""
+    if count is None:
+        return "unknown bytes"
+    if count < 1024:
+        return f"{count} bytes"
+    size = count / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 class Command(BaseCommand):
@@ -62,24 +110,23 @@ class Command(BaseCommand):
     def status(self, *, check_changes: bool) -> None:
         now = replication.replicas_now(fresh=True)
         write = self.stdout.write
-        if now.primary_up:
-            write(f"primary: up  wal={now.primary_lsn}")
-        else:
-            write(f"primary: DOWN  {now.primary.error}")
+        write(describe_primary(now.primary))
         for row in now.replicas:
-            s = row.status
-            if not s.reachable:
-                write(f"{row.alias}: DOWN  {row.verdict.detail}")
-                continue
-            replay = "paused" if s.replay_paused else "replaying"
-            write(
-                f"{row.alias}: up  {replay}  lag={s.lag_bytes} bytes "
-                f"{s.lag_seconds} s  received={s.receive_lsn} "
-                f"replayed={s.replay_lsn}  router: {row.verdict.detail}"
-            )
+            write(describe_replica(row))
         if not now.replicas:
             write("no replica configured")
+        if now.primary_up and not now.primary.in_recovery:
+            self._migrations(check_changes)
+        else:
+            # Applied migrations are read from the primary: without it,
+            # every migration would look unapplied.
+            write("migrations: not checked (they are read from the primary)")
+        problems = now.problems
+        if problems:
+            raise CommandError("; ".join(problems))
 
+    def _migrations(self, check_changes: bool) -> None:
+        write = self.stdout.write
         status = migration_status.migration_status(check_changes=check_changes)
         unapplied = status.unapplied
         write(f"unapplied migrations: {len(unapplied)}")
@@ -103,10 +150,6 @@ class Command(BaseCommand):
             else:
                 state = "has replayed the latest applied migration"
             write(f"{replica.alias}: {state}")
-
-        problems = now.problems
-        if problems:
-            raise CommandError("; ".join(problems))
 
     # --- sample -------------------------------------------------------------
 

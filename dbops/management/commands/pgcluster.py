@@ -63,10 +63,20 @@ class Command(BaseCommand):
             cluster.down()
             self.stdout.write("local cluster stopped")
         elif action == "status":
+            stopped = []
             for role, entry in cluster.status().items():
-                state = "running" if entry.pop("running") else "stopped"
+                running = entry.pop("running")
+                if not running:
+                    stopped.append(role)
                 details = "  ".join(f"{key}={value}" for key, value in entry.items())
+                state = "running" if running else "stopped"
                 self.stdout.write(f"{role}: {state}  {details}")
+            if stopped:
+                # Non-zero, so that a script or a check can rely on it.
+                raise ClusterError(
+                    f"{' and '.join(stopped)} stopped: "
+                    "`manage.py pgcluster up` starts what is not running"
+                )
         elif action == "pause-replay":
             cluster.pause_replay()
             self.stdout.write("replay paused on the replica")
