@@ -1,4 +1,4 @@
-"""The small notes pages: a list, a create form and a delete button.
+"""The small notes pages: a list, a create form and a delete confirmation.
 
 They render inside the admin's frame (sidebar, header, messages, styles) by
 extending unfold's `admin/base_site.html` with the admin site's context.
@@ -87,11 +87,11 @@ class NoteCreateView(
 
 
 class NoteDeleteView(NotePermissionMixin, SuccessMessageMixin, DeleteView):
-    """Deletes on POST; there is no confirmation page, so GET is refused."""
+    """GET asks first (the list's Delete button leads here), POST deletes."""
 
     permission_required = "notes.delete_note"
     model = Note
-    http_method_names = ["post"]
+    title = "Delete note"
     success_url = reverse_lazy("notes:list")
 
     def get_success_message(self, cleaned_data) -> str:

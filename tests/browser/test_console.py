@@ -94,3 +94,23 @@ def test_browser_ops_pages_render(staff_page, cluster, path, name):
     assert errors == []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     staff_page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def test_browser_notes_delete_asks_first(staff_page, cluster):
+    """The list's Delete leads to a confirmation; only its button deletes."""
+    from notes.models import Note
+
+    Note.objects.create(title="Keep me")
+    doomed = Note.objects.create(title="Delete me")
+    cluster.wait_for_replay()
+    staff_page.goto(f"{staff_page.base_url}/notes/")
+    row = staff_page.locator("tr", has_text="Delete me")
+    row.get_by_role("link", name="Delete").click()
+    staff_page.wait_for_url(f"**/notes/{doomed.pk}/delete/")
+    assert staff_page.get_by_text("Delete note “Delete me”?").is_visible()
+    assert Note.objects.filter(pk=doomed.pk).exists()  # one click deleted nothing
+    staff_page.get_by_role("button", name="Yes, delete it").click()
+    staff_page.wait_for_url("**/notes/")
+    assert staff_page.get_by_text("Note “Delete me” was deleted.").is_visible()
+    assert not Note.objects.filter(pk=doomed.pk).exists()
+    assert Note.objects.filter(title="Keep me").exists()

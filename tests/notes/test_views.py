@@ -95,11 +95,23 @@ def test_delete_post_removes_note_and_redirects(admin_client, notes, cluster):
     assert not Note.objects.filter(pk=notes[0].pk).exists()
 
 
-def test_delete_get_is_405(admin_client, notes, cluster):
-    """GET never deletes: it is 405 and the note stays."""
-    assert admin_client.get(delete_url(notes[0].pk)).status_code == 405
+def test_delete_get_asks_first_and_deletes_nothing(admin_client, notes, cluster):
+    """GET (the list's Delete button) shows a confirmation; the note stays."""
     cluster.wait_for_replay()
+    page = admin_client.get(delete_url(notes[0].pk))
+    assert page.status_code == 200
+    assert "Delete note “older”?" in text(page)
+    assert f'action="{delete_url(notes[0].pk)}"' in text(page)
     assert Note.objects.filter(pk=notes[0].pk).exists()
+
+
+def test_the_list_links_to_the_confirmation_and_posts_nothing(
+    admin_client, notes, cluster
+):
+    cluster.wait_for_replay()
+    listing = text(admin_client.get(LIST))
+    assert f'href="{delete_url(notes[0].pk)}"' in listing
+    assert f'action="{delete_url(notes[0].pk)}"' not in listing  # no form deletes
 
 
 def test_delete_unknown_note_is_404(admin_client, db):
