@@ -121,6 +121,13 @@ def staff_client(host: str):
     return client
 
 
+def csrf_token(page: str) -> str:
+    found = CSRF.search(page)
+    if found is None:
+        raise SystemExit("no CSRF token on the login page: is it the console?")
+    return found.group(1)
+
+
 def admin_import(client, url: str, content: bytes, name: str) -> float:
     """The preview and the confirm; fails loudly on a problem."""
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -417,7 +424,7 @@ def run_job(rows: int, work: Path) -> list[Timing]:
             data={
                 "username": STAFF_USERNAME,
                 "password": STAFF_PASSWORD,
-                "csrfmiddlewaretoken": CSRF.search(login.text).group(1),
+                "csrfmiddlewaretoken": csrf_token(login.text),
             },
         )
         token = session.cookies["csrftoken"]

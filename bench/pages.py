@@ -14,6 +14,7 @@ import random
 import re
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 
 from django.contrib.auth.models import Permission, User
 from django.db import connections
@@ -233,13 +234,13 @@ def measure(client: Client, pages: list[Page], *, samples: int) -> list[PageResu
     for n in range(samples):
         for page in pages:
             url = page.urls[n % len(page.urls)]
-            page_wall, page_cpu = timed(lambda url=url: fetch(client, url))
+            page_wall, page_cpu = timed(partial(fetch, client, url))
             wall[page].append(page_wall)
             cpu[page].append(page_cpu)
     for n in range(samples):
         for page, statements in captured.items():
             sql = statements[n % len(statements)]
-            floors[page].append(millis(lambda sql=sql: run_bare(sql)))
+            floors[page].append(millis(partial(run_bare, sql)))
     return [
         PageResult(
             page=page,

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -55,7 +55,7 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env("ALLOWED_HOSTS", ["127.0.0.1", "localhost"], _as_list)
-CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS", [], _as_list)
+CSRF_TRUSTED_ORIGINS: list[str] = env("CSRF_TRUSTED_ORIGINS", [], _as_list)
 
 INSTALLED_APPS = [
     # unfold's templates must win over the admin's, and the admin's default
@@ -172,7 +172,7 @@ def _host_list(url: str) -> tuple[str, list[tuple[str, str]]]:
     return f"{scheme}://{userinfo}{at}{first}{slash}{path}", pairs
 
 
-def _database(url: str, *, replica: bool) -> dict:
+def _database(url: str, *, replica: bool) -> dict[str, Any]:
     variable = "DATABASE_REPLICA_URLS" if replica else "DATABASE_URL"
     scheme = url.partition("://")[0]
     if scheme not in {"postgres", "postgresql"}:
@@ -182,8 +182,10 @@ def _database(url: str, *, replica: bool) -> dict:
             "postgres://user:password@host:port/database"
         )
     single, hosts = _host_list(url)
-    config = dj_database_url.parse(
-        single, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(
+            single, conn_max_age=CONN_MAX_AGE, conn_health_checks=True
+        )
     )
     if len(hosts) > 1:
         # libpq tries the hosts in turn; with target_session_attrs=read-write

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import router
 
 from dbops import conf
@@ -10,7 +10,7 @@ from dbops import conf
 
 @register()
 def check_replicas(app_configs, **kwargs) -> list:
-    messages = []
+    messages: list[CheckMessage] = []
     replicas = conf.replica_aliases()
     if not replicas:
         messages.append(

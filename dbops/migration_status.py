@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.apps import apps as global_apps
-from django.db import DatabaseError, Error, models
+from django.db import Error, models
 from django.db.migrations import operations as ops
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.loader import MigrationLoader
@@ -135,7 +135,7 @@ def applied_migrations(using: str) -> dict[Key, datetime] | None:
         return None
 
 
-def _missing_table(exc: DatabaseError) -> bool:
+def _missing_table(exc: Error) -> bool:
     return getattr(exc.__cause__, "pgcode", None) == "42P01"  # undefined_table
 
 
@@ -349,10 +349,12 @@ def operation_risks(operation, app: str, before: ProjectState) -> list[LockRisk]
     if isinstance(operation, ops.AddIndex):
         return [risk(INDEX_LOCK, operation.model_name)]
     if isinstance(operation, ops.AddConstraint):
-        constraint = operation.constraint
+        # AddConstraint's attributes are missing from django-stubs.
+        constraint = operation.constraint  # type: ignore[attr-defined]
+        model_name: str = operation.model_name  # type: ignore[attr-defined]
         if isinstance(constraint, models.CheckConstraint):
-            return [risk(SCAN_LOCK, operation.model_name)]
-        return [risk(UNIQUE_LOCK, operation.model_name)]
+            return [risk(SCAN_LOCK, model_name)]
+        return [risk(UNIQUE_LOCK, model_name)]
     if isinstance(operation, ops.AlterUniqueTogether):
         old = before.models.get((app, operation.name_lower))
         old_sets = set(old.options.get("unique_together", ())) if old else set()

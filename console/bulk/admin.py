@@ -28,6 +28,7 @@ from django.http import (
     HttpResponseRedirect,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
@@ -277,7 +278,7 @@ class ImportExportAdmin(ImportExportModelAdmin):
         response.status_code = 303
         return response
 
-    def export_file_view(self, request: HttpRequest) -> HttpResponse:
+    def export_file_view(self, request: HttpRequest) -> HttpResponseBase:
         """The changelist's rows (its filters and search) as a file."""
         if not self.has_export_permission(request):
             raise PermissionDenied
@@ -290,7 +291,7 @@ class ImportExportAdmin(ImportExportModelAdmin):
         file_format = formats[extension]()
         # The changelist takes its filters from request.GET and refuses
         # parameters it does not know.
-        request.GET = params
+        request.GET = params  # type: ignore[assignment]
         resource = self.get_export_resource_classes(request)[0](
             **self.get_export_resource_kwargs(request)
         )

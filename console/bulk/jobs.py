@@ -197,13 +197,12 @@ def run_import(upload_id: int) -> str:
     limits = conf.limits()
 
     def mark_running() -> None:
-        on_another_connection(
-            lambda: (
-                Import.objects.using(PRIMARY)
-                .filter(pk=upload_id, state=Import.State.QUEUED)
-                .update(state=Import.State.RUNNING, started_at=timezone.now())
-            )
-        )
+        def started() -> None:
+            Import.objects.using(PRIMARY).filter(
+                pk=upload_id, state=Import.State.QUEUED
+            ).update(state=Import.State.RUNNING, started_at=timezone.now())
+
+        on_another_connection(started)
         reporter.start()
 
     def waiting(lagging: str) -> bool:
@@ -219,7 +218,7 @@ def run_import(upload_id: int) -> str:
         if reporter.cancel_requested:
             raise pipeline.Cancelled
 
-    outcome = Import.State.FAILED
+    outcome: str = Import.State.FAILED
     try:
         with scope.use_primary("import job"):
             merged = pipeline.merge(

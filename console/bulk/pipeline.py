@@ -17,6 +17,7 @@ import io
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import IO, Any
 
 from django.db import DatabaseError, connections, transaction
@@ -215,7 +216,7 @@ def discard(upload: Import) -> None:
 
 def expire_staged() -> None:
     """Forget uploads never confirmed: their staged rows and their Import."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=STAGED_LIFETIME)
+    cutoff = timezone.now() - timedelta(seconds=STAGED_LIFETIME)
     stale = Import.objects.using(PRIMARY).filter(
         state__in=[Import.State.STAGED, Import.State.REFUSED], created_at__lt=cutoff
     )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -71,7 +72,9 @@ def _header_position(request) -> int | None:
     if not signed:
         return None
     try:
-        value = _signer.unsign(signed, max_age=conf.write_token_max_age())
+        value = _signer.unsign(
+            signed, max_age=timedelta(seconds=conf.write_token_max_age())
+        )
     except signing.BadSignature:
         return None
     return int(value) if value.isdigit() else None

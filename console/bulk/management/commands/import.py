@@ -14,7 +14,7 @@ import logging
 import shutil
 import sys
 import tempfile
-from typing import IO
+from typing import IO, NoReturn
 
 from django.apps import apps
 from django.conf import settings
@@ -54,7 +54,7 @@ def seekable(path: str) -> IO[bytes]:
     return spool
 
 
-class Command(library.Command):
+class Command(library.Command):  # type: ignore[name-defined]  # (a module object)
     help = library.Command.help
 
     def handle(self, *args, **options):
@@ -112,7 +112,7 @@ class Command(library.Command):
             f"and {merged.unchanged_rows} unchanged {plural}."
         )
 
-    def _fail(self, problems: list[pipeline.Problem], rows: int = 1) -> None:
+    def _fail(self, problems: list[pipeline.Problem], rows: int = 1) -> NoReturn:
         self.stderr.write(self.style.ERROR("Import errors! Nothing was written."))
         for problem in problems:
             self.stderr.write(self.style.ERROR(str(problem)))
