@@ -81,8 +81,8 @@ def on_starting(server) -> None:
         return
     # The counter files and the queries page's reset baseline together: a
     # baseline left from an earlier server would be subtracted from the new
-    # server's totals. (dbops.metrics touches no Django settings on import.)
-    from dbops.metrics import clear_process_files
+    # server's totals. (dbops.ops.metrics touches no Django settings on import.)
+    from dbops.ops.metrics import clear_process_files
 
     clear_process_files(directory)
 

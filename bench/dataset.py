@@ -18,8 +18,8 @@ from django.core.management import call_command
 
 from bench.environment import CLUSTER_ROOT
 from catalog.models import Author, Book
-from dbops.aliases import PRIMARY
 from dbops.cluster import Cluster
+from dbops.routing.aliases import PRIMARY
 
 RECORD = CLUSTER_ROOT / "populate.json"
 

@@ -24,8 +24,8 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.timing import Summary, millis, timed
 from catalog.models import Author, Book
-from dbops.aliases import PRIMARY
-from dbops.statements import first_keyword
+from dbops.routing.aliases import PRIMARY
+from dbops.routing.statements import first_keyword
 
 STAFF_USERNAME = "bench"
 CHANGELIST = "/admin/catalog/book/"

@@ -10,7 +10,7 @@ from django.apps import apps
 from django.db import DatabaseError, router
 from django.urls import NoReverseMatch, reverse
 
-from dbops import metrics, migration_status, permissions, replication, tables
+from dbops.ops import metrics, migration_status, permissions, replication, tables
 
 # What the dashboard counts, in this order; models that do not exist (yet)
 # are left out.
@@ -36,7 +36,7 @@ class Dashboard:
 
 def record_counts(model_labels: list[str] = COUNTED_MODELS) -> list[RecordCount]:
     """Rows per model: exact for small tables, `pg_class.reltuples` for big
-    ones (see dbops.tables), read where the router sends reads."""
+    ones (see dbops.ops.tables), read where the router sends reads."""
     models = []
     for label in model_labels:
         try:

@@ -94,7 +94,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     # Counts every query of the request, the routing middleware's own too.
-    "dbops.metrics.QueryCountMiddleware",
+    "dbops.ops.metrics.QueryCountMiddleware",
     # Outermost of the database-aware middleware: it opens the per-request
     # routing state before the session is read and records the write
     # position after the session is saved.

@@ -12,6 +12,6 @@ class ConsoleAdminSite(UnfoldAdminSite):
 
     def extra_urls(self):
         # Imported here: the dbops views import the admin site.
-        from dbops.urls import admin_urlpatterns
+        from dbops.ops.urls import admin_urlpatterns
 
         return admin_urlpatterns(self)

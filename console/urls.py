@@ -9,5 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("notes/", include("notes.urls")),
     path("catalog/", include("catalog.urls")),
-    path("", include("dbops.urls")),
+    path("", include("dbops.ops.urls")),
 ]

@@ -9,4 +9,4 @@ class DbopsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dbops import checks  # noqa: F401  (registers the system checks)
+        from dbops.routing import checks  # noqa: F401  (registers the system checks)

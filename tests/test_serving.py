@@ -183,7 +183,7 @@ def test_config_on_starting_clears_counters_and_reset_baseline(monkeypatch, tmp_
     """A new server counts from zero: the old counter files and the queries
     page's reset baseline both go, or the old baseline would be subtracted
     from the new totals."""
-    from dbops.metrics import BASELINE_FILE
+    from dbops.ops.metrics import BASELINE_FILE
 
     config = load_config(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     (tmp_path / "counter_1234.db").write_bytes(b"")

@@ -28,8 +28,8 @@ from typing import Any
 from django.db import Error, connections, transaction
 from django.db.models import F, Func, QuerySet
 
-from dbops import conf, metrics
-from dbops.routing import PRIMARY, deadline, failover
+from dbops.ops import metrics
+from dbops.routing import PRIMARY, conf, deadline, failover
 
 # About 13 MB of books per page: memory stays bounded, and the per-page
 # queries (the boundary and the COPY, each running the filters) are few.

@@ -40,8 +40,7 @@ from django_tasks import task
 
 from console.bulk import pipeline, spec
 from console.bulk.models import Import
-from dbops import conf
-from dbops.routing import PRIMARY, consistency, monitor, rule, scope
+from dbops.routing import PRIMARY, conf, consistency, monitor, rule, scope
 
 logger = logging.getLogger("console.bulk")
 

@@ -37,8 +37,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import Error, connections
 
-from dbops import conf, statements
-from dbops.routing import rule, scope
+from dbops.routing import conf, rule, scope, statements
 
 COOKIE_PREFIX = "console_wal_"
 HEADER = "Console-Write-Position"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from django.db import Error, InterfaceError, OperationalError, connections
 
-from dbops import metrics
-from dbops.aliases import PRIMARY
+from dbops.ops import metrics
+from dbops.routing.aliases import PRIMARY
 
 logger = logging.getLogger("dbops.routing")
 

@@ -9,8 +9,7 @@ import time
 from django.db import InterfaceError, OperationalError
 from django.template.response import TemplateResponse
 
-from dbops import requestlog
-from dbops.routing import consistency, failover, scope
+from dbops.routing import consistency, failover, requestlog, scope
 
 logger = logging.getLogger("dbops.routing")
 

@@ -23,9 +23,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from dbops import conf
-from dbops.aliases import PRIMARY
-from dbops.routing import probes, rule
+from dbops.routing import conf, probes, rule
+from dbops.routing.aliases import PRIMARY
 
 logger = logging.getLogger("dbops.routing")
 

@@ -13,8 +13,8 @@ import time
 
 from django.db import Error, connections
 
-from dbops import conf, metrics
-from dbops.routing import deadline, failover
+from dbops.ops import metrics
+from dbops.routing import conf, deadline, failover
 from dbops.routing.rule import PrimaryState, ReplicaState, lsn_to_int
 
 PRIMARY_SQL = """

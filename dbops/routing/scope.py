@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 
 from django.db import connections
 
-from dbops import conf
-from dbops.aliases import PRIMARY
-from dbops.routing import rule
+from dbops.routing import conf, rule
+from dbops.routing.aliases import PRIMARY
 from dbops.routing.monitor import Snapshot, monitor
 
 # Outside a request (management commands, shells, threads) the replica

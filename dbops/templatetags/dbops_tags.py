@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import template
 
-from dbops import metrics, permissions, replication
+from dbops.ops import metrics, permissions, replication
 
 register = template.Library()
 

@@ -7,8 +7,8 @@ from django.http import JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from dbops import metrics
 from dbops.models import LagSample
+from dbops.ops import metrics
 
 
 @csrf_exempt

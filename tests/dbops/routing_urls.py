@@ -8,7 +8,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from catalog.models import Author
-from dbops import urls as dbops_urls
+from dbops.ops import urls as dbops_urls
 
 
 @csrf_exempt

@@ -14,7 +14,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from dbops.aliases import PRIMARY
+from dbops.routing.aliases import PRIMARY
 
 PASSWORD_VARIABLE = "DJANGO_SUPERUSER_PASSWORD"
 

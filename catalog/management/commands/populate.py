@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from catalog.data import author_lines, book_lines
 from catalog.models import Author, Book
-from dbops.aliases import PRIMARY
+from dbops.routing.aliases import PRIMARY
 from notes.models import Note
 
 CHUNK_ROWS = 100_000

@@ -15,9 +15,9 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
-from dbops import metrics, migration_status, replication
-from dbops.aliases import PRIMARY
+from dbops.ops import metrics, migration_status, replication
 from dbops.routing import rule
+from dbops.routing.aliases import PRIMARY
 
 
 def describe_primary(primary: rule.PrimaryState) -> str:

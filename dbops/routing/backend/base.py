@@ -18,9 +18,9 @@ from django.db.backends.postgresql import base
 from django.db.utils import DatabaseErrorWrapper
 from django.utils.functional import cached_property
 
-from dbops import conf, metrics
-from dbops.aliases import PRIMARY
-from dbops.routing import consistency, deadline, failover
+from dbops.ops import metrics
+from dbops.routing import conf, consistency, deadline, failover
+from dbops.routing.aliases import PRIMARY
 
 
 class _AliasTaggingErrorWrapper(DatabaseErrorWrapper):

@@ -22,7 +22,10 @@ from django.core.management.base import CommandError
 from django.utils.module_loading import import_string
 
 from console.bulk import jobs, pipeline, spec
-from dbops import conf, routing
+
+# "import" is a keyword: the library's module cannot be named in an import.
+from dbops import routing
+from dbops.routing import conf
 
 # "import" is a keyword: the library's module cannot be named in an import.
 library = importlib.import_module("import_export.management.commands.import")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from dbops.aliases import PRIMARY
+from dbops.routing.aliases import PRIMARY
 from dbops.routing.rule import Limits
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dbops.statements import is_write
+from dbops.routing.statements import is_write
 
 
 @pytest.mark.parametrize(

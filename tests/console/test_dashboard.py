@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from catalog.models import Author, Book
 from console import dashboard
-from dbops import tables
 from dbops.models import LagSample
+from dbops.ops import tables
 from notes.models import Note
 
 

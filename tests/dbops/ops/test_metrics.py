@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from catalog.models import Author
-from dbops import metrics
+from dbops.ops import metrics
 
 ROOT = Path(settings.BASE_DIR)
 

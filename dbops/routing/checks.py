@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import router
 
-from dbops import conf
+from dbops.routing import conf
 
 
 @register()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dbops import replication
+from dbops.ops import replication
 from dbops.routing import rule
 
 LIMITS = rule.Limits(max_lag_seconds=5, max_lag_bytes=16 * 1024 * 1024)

@@ -16,8 +16,9 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django.utils import timezone
 
-from dbops import replication, routing
+from dbops import routing
 from dbops.models import LagSample
+from dbops.ops import replication
 
 
 def test_sample_once_stores_one_sample_per_replica(db):
@@ -54,7 +55,7 @@ def test_sample_prunes_samples_past_retention(db):
 
 def test_sample_queries_are_not_counted(db):
     """The sampler's probes are monitoring overhead, kept out of the totals."""
-    from dbops import metrics
+    from dbops.ops import metrics
 
     with metrics.request_tally() as tally:
         call_command("dbops", "sample", "--once")

@@ -15,9 +15,9 @@ from django.test import Client, RequestFactory
 
 from catalog.models import Author
 from dbops import routing
+from dbops.ops.tables import table_rows
 from dbops.routing import consistency, rule
 from dbops.routing.monitor import monitor
-from dbops.tables import table_rows
 
 ROUTING_URLS = "tests.dbops.routing_urls"
 

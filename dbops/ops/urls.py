@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dbops import views
+from dbops.ops import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
-from dbops import conf
 from dbops.models import LagSample
-from dbops.routing import consistency, rule, scope
+from dbops.routing import conf, consistency, rule, scope
 from dbops.routing.monitor import monitor
 
 HISTORY_WINDOW = timedelta(hours=1)

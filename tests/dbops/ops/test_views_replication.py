@@ -9,8 +9,9 @@ import time
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from dbops import replication, routing
+from dbops import routing
 from dbops.models import LagSample
+from dbops.ops import replication
 
 URL = "/admin/dbops/replication/"
 

@@ -21,9 +21,9 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from dbops import migration_status
-from dbops.migration_status import operation_risks
 from dbops.models import LagSample
+from dbops.ops import migration_status
+from dbops.ops.migration_status import operation_risks
 
 PROBE_MODELS = """
 from django.db import models

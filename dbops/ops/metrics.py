@@ -39,8 +39,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from dbops import statements
-from dbops.aliases import PRIMARY
+from dbops.routing import statements
+from dbops.routing.aliases import PRIMARY
 
 READ, WRITE = "read", "write"
 BASELINE_FILE = "query-counters-baseline.json"

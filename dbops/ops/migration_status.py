@@ -28,8 +28,9 @@ from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
-from dbops import conf, routing, tables
-from dbops.routing import failover
+from dbops import routing
+from dbops.ops import tables
+from dbops.routing import conf, failover
 
 # Tables estimated at this many rows or more count as big.
 BIG_TABLE_ROWS = 100_000

@@ -1,5 +1,5 @@
 """Thin views over the dbops collectors: the health endpoints and the
-operations pages of the admin (mounted by `dbops.urls.admin_urlpatterns`)."""
+operations pages of the admin (mounted by `dbops.ops.urls.admin_urlpatterns`)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from dbops import metrics, migration_status, permissions, replication
 from dbops.models import LagSample
+from dbops.ops import metrics, migration_status, permissions, replication
 
 # --- Health endpoints -----------------------------------------------------------
 

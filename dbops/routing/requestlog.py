@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from dbops import metrics, routing
+from dbops import routing
+from dbops.ops import metrics
 
 logger = logging.getLogger("dbops.requests")
 

@@ -1,4 +1,4 @@
-"""The local PostgreSQL primary and streaming hot-standby replica.
+"""The local PostgreSQL primary and streaming hot-standby replicas.
 
 The console is about a primary with read replicas, so development and the
 test suite run against a real pair rather than a mock: a primary and a
@@ -10,7 +10,6 @@ dependency so that the test suite can start a pair before Django connects.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import shutil
@@ -25,49 +24,13 @@ from pathlib import Path
 
 import psycopg2
 
-FALLBACK_ROOT = Path("/var/tmp/console-pgcluster")
-INSTALL_HINT = (
-    "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) were not found. "
-    "Install them with `apt-get install -y postgresql` (Debian/Ubuntu), or set "
-    "PG_BINDIR to the directory that holds them."
+from dbops.cluster.binaries import (
+    FALLBACK_ROOT,
+    ClusterError,
+    as_postgres,
+    find_bindir,
+    postgres_can_reach,
 )
-
-
-class ClusterError(RuntimeError):
-    """The local cluster could not be made, started or queried."""
-
-
-def find_bindir() -> Path:
-    """The directory of the newest PostgreSQL server binaries on the machine."""
-    candidates = [os.environ.get("PG_BINDIR", "")]
-    candidates += sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"),
-        key=lambda path: int(path.split("/")[-2]),
-        reverse=True,
-    )
-    which = shutil.which("pg_ctl")
-    if which:
-        candidates.append(str(Path(which).resolve().parent))
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists():
-            return Path(candidate)
-    raise ClusterError(INSTALL_HINT)
-
-
-def _postgres_can_reach(path: Path) -> bool:
-    """Whether the `postgres` user can get to `path` (or, if it does not
-    exist yet, to its nearest existing parent, which it will be made in)."""
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    check = subprocess.run(_as_postgres() + ["test", "-x", str(existing)])
-    return check.returncode == 0
-
-
-def _as_postgres() -> list[str]:
-    # PostgreSQL refuses to run as root, so root runs it as the `postgres`
-    # system user that the Debian package creates.
-    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
 @dataclass(frozen=True)
@@ -100,7 +63,7 @@ class Cluster:
         in a checkout under /root; then a directory of its own under
         /var/tmp, named after `root` so that each checkout keeps its own."""
         root = Path(self.root).resolve()
-        if os.geteuid() != 0 or _postgres_can_reach(root):
+        if os.geteuid() != 0 or postgres_can_reach(root):
             return root
         digest = hashlib.sha1(str(root).encode()).hexdigest()[:12]
         return FALLBACK_ROOT / digest
@@ -168,7 +131,7 @@ class Cluster:
         if not (self.datadir(role) / "PG_VERSION").exists():
             return False
         result = self._run(
-            _as_postgres()
+            as_postgres()
             + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), "status"],
             check=False,
         )
@@ -362,7 +325,7 @@ class Cluster:
     def _init_primary(self) -> None:
         datadir = self.datadir("primary")
         self._run(
-            _as_postgres()
+            as_postgres()
             + [
                 str(find_bindir() / "initdb"),
                 "-D",
@@ -408,7 +371,7 @@ class Cluster:
             self.execute("primary", f"SELECT pg_drop_replication_slot('{slot}')")
         shutil.rmtree(datadir, ignore_errors=True)
         self._run(
-            _as_postgres()
+            as_postgres()
             + [
                 str(find_bindir() / "pg_basebackup"),
                 "-h",
@@ -448,7 +411,7 @@ class Cluster:
 
     def _pg_ctl(self, role: str, *args: str) -> None:
         self._run(
-            _as_postgres()
+            as_postgres()
             + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), *args]
         )
 
@@ -460,123 +423,3 @@ class Cluster:
             detail = (result.stderr or result.stdout).strip()
             raise ClusterError(f"{' '.join(command)} failed: {detail}")
         return result
-
-
-@dataclass(frozen=True)
-class Pooler:
-    """A PgBouncer in transaction-pooling mode in front of a cluster's
-    servers, one pooled database per server (named after its role), as a
-    deployment puts one in front of the primary and each replica.
-
-    Its timeouts are short on purpose: a client must hear of a server that
-    is down in seconds (PgBouncer's defaults queue it for two minutes).
-    """
-
-    cluster: Cluster
-    port: int
-
-    @property
-    def root(self) -> Path:
-        return self.cluster.data_root / "pgbouncer"
-
-    def url(self, role: str) -> str:
-        return f"postgres://{self.cluster.user}@{self.cluster.host}:{self.port}/{role}"
-
-    def up(self) -> None:
-        if self.is_running():
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        config = self.root / "pgbouncer.ini"
-        config.write_text(self._config())
-        (self.root / "userlist.txt").write_text(f'"{self.cluster.user}" ""\n')
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres", "postgres")
-            shutil.chown(config, "postgres", "postgres")
-        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-        if not Path(binary).exists():
-            raise ClusterError(
-                "pgbouncer was not found: install it with `apt-get install -y "
-                "pgbouncer` (make test does so as root)."
-            )
-        self.cluster._run(_as_postgres() + [binary, "-d", str(config)])
-        self.cluster._wait_until(
-            self.is_running, f"pgbouncer did not start; see {self.root}/pgbouncer.log"
-        )
-
-    def down(self) -> None:
-        pid = self._pid()
-        if pid is None:
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        self.cluster._wait_until(lambda: not self.is_running(), "pgbouncer runs on")
-
-    def is_running(self) -> bool:
-        pid = self._pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def wait_until_serving(self, timeout: float = 30.0) -> None:
-        """Until every running server answers through the pooler again (after
-        a restart it retries a failed server login only every second)."""
-        for role in self.cluster.roles:
-            if self.cluster.is_running(role):
-                self.cluster._wait_until(
-                    lambda role=role: self._answers(role),
-                    f"{role} does not answer through pgbouncer",
-                    timeout,
-                )
-
-    def _answers(self, role: str) -> bool:
-        try:
-            conn = psycopg2.connect(self.url(role), connect_timeout=2)
-        except psycopg2.Error:
-            return False
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            return True
-        except psycopg2.Error:
-            return False
-        finally:
-            conn.close()
-
-    def _pid(self) -> int | None:
-        try:
-            return int((self.root / "pgbouncer.pid").read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def _config(self) -> str:
-        c = self.cluster
-        databases = "".join(
-            f"{role} = host={c.host} port={c.port(role)} dbname={c.database}\n"
-            for role in c.roles
-        )
-        return (
-            "[databases]\n"
-            + databases
-            + "\n[pgbouncer]\n"
-            + f"listen_addr = {c.host}\n"
-            + f"listen_port = {self.port}\n"
-            + "unix_socket_dir =\n"
-            + "auth_type = trust\n"
-            + f"auth_file = {self.root}/userlist.txt\n"
-            + "pool_mode = transaction\n"
-            + "max_client_conn = 500\n"
-            + "default_pool_size = 20\n"
-            + f"logfile = {self.root}/pgbouncer.log\n"
-            + f"pidfile = {self.root}/pgbouncer.pid\n"
-            + "server_connect_timeout = 2\n"
-            + "server_login_retry = 1\n"
-            + "query_wait_timeout = 5\n"
-            + "server_check_delay = 1\n"
-            + "ignore_startup_parameters = extra_float_digits\n"
-        )
