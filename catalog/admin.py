@@ -29,8 +29,8 @@ from unfold.contrib.filters.admin import (
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
 
 from catalog.models import Author, Book
-from catalog.paginator import EstimatedCountPaginator
 from catalog.resources import AuthorResource, BookResource
+from console.bigtables.paginator import EstimatedCountPaginator
 from console.bulk.admin import ImportExportAdmin
 from console.parameters import CheckedParametersMixin
 from console.widgets import ValidatingAutocompleteSelect

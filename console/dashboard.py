@@ -10,7 +10,8 @@ from django.apps import apps
 from django.db import DatabaseError, router
 from django.urls import NoReverseMatch, reverse
 
-from dbops.ops import metrics, migration_status, permissions, replication, tables
+from console.bigtables.rows import table_rows
+from dbops.ops import metrics, migration_status, permissions, replication
 
 # What the dashboard counts, in this order; models that do not exist (yet)
 # are left out.
@@ -36,7 +37,7 @@ class Dashboard:
 
 def record_counts(model_labels: list[str] = COUNTED_MODELS) -> list[RecordCount]:
     """Rows per model: exact for small tables, `pg_class.reltuples` for big
-    ones (see dbops.ops.tables), read where the router sends reads."""
+    ones (see console.bigtables.rows), read where the router sends reads."""
     models = []
     for label in model_labels:
         try:
@@ -47,7 +48,7 @@ def record_counts(model_labels: list[str] = COUNTED_MODELS) -> list[RecordCount]
         return []
     using = router.db_for_read(models[0])
     try:
-        counted = tables.table_rows([m._meta.db_table for m in models], using=using)
+        counted = table_rows([m._meta.db_table for m in models], using=using)
     except DatabaseError:
         return []
     by_table = {entry.table: entry for entry in counted}

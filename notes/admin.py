@@ -4,7 +4,7 @@ from django.contrib import admin
 from unfold.admin import ModelAdmin
 
 from catalog.admin import TRIGRAM_HELP
-from catalog.paginator import EstimatedCountPaginator
+from console.bigtables.paginator import EstimatedCountPaginator
 from console.bulk.admin import ImportExportAdmin
 from console.parameters import CheckedParametersMixin
 from notes.models import Note

@@ -18,7 +18,7 @@ from django.urls import reverse_lazy
 from django.utils.text import Truncator
 from django.views.generic import CreateView, DeleteView, ListView
 
-from catalog.paginator import EstimatedCountPaginator
+from console.bigtables.paginator import EstimatedCountPaginator
 from notes.forms import NoteForm
 from notes.models import Note
 

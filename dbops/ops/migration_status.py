@@ -28,8 +28,8 @@ from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ProjectState
 
+from console.bigtables.rows import estimated_rows
 from dbops import routing
-from dbops.ops import tables
 from dbops.routing import conf, failover
 
 # Tables estimated at this many rows or more count as big.
@@ -181,9 +181,8 @@ def migration_status(
     if unapplied:
         risks = _lock_risks(loader, unapplied)
         sizes = (
-            tables.estimated_rows(
-                sorted({r.table for found in risks.values() for r in found if r.table}),
-                using=primary,
+            estimated_rows(
+                sorted({r.table for found in risks.values() for r in found if r.table})
             )
             if on_primary is not None
             else {}

@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from catalog.data import author_name
 from catalog.models import Author, Book
-from catalog.paginator import table_estimate
+from console.bigtables.rows import estimated_rows
 from notes.models import Note
 
 
@@ -76,7 +76,7 @@ def test_populate_if_empty_fills_empty_database(db):
 def test_populate_analyzes_tables(db):
     """After loading, the planner's estimate matches the rows loaded."""
     run("populate", authors=10, books=3000, notes=0)
-    assert table_estimate("catalog_book", using="default") == 3000
+    assert estimated_rows(["catalog_book"]) == {"catalog_book": 3000}
 
 
 def test_ensure_admin_creates_superuser_with_env_password(db, monkeypatch):

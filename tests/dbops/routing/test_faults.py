@@ -14,8 +14,8 @@ from django.db import connections
 from django.test import Client, RequestFactory
 
 from catalog.models import Author
+from console.bigtables.rows import table_rows
 from dbops import routing
-from dbops.ops.tables import table_rows
 from dbops.routing import consistency, rule
 from dbops.routing.monitor import monitor
 
