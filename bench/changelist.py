@@ -1,0 +1,77 @@
+"""The book changelist on the bench cluster: CPU and time per page, near
+the start, half a million rows in and at the end, next to the SQL floor of
+reading the same 50 rows by OFFSET and by seeking on the primary key.
+
+    .venv/bin/python -m bench.changelist [--samples 20]
+
+Needs the bench cluster loaded (`python -m bench --no-load --keep-running`
+once); starts it if it is stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+import time
+
+import psycopg2
+
+from bench.environment import bench_cluster, configure
+
+CHANGELIST = "/admin/catalog/book/"
+PAGES = {"page 2": 2, "page 10,000 (row 500,000)": 10_000, "last page": 20_000}
+OFFSET_SQL = (
+    "SELECT b.*, a.* FROM catalog_book b JOIN catalog_author a ON a.id = b.author_id"
+    " ORDER BY b.id DESC LIMIT 50 OFFSET %s"
+)
+SEEK_SQL = (
+    "SELECT b.*, a.* FROM catalog_book b JOIN catalog_author a ON a.id = b.author_id"
+    " WHERE b.id <= (SELECT id FROM catalog_book ORDER BY id DESC LIMIT 1 OFFSET %s)"
+    " ORDER BY b.id DESC LIMIT 50"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.changelist")
+    parser.add_argument("--samples", type=int, default=20)
+    samples = parser.parse_args().samples
+    cluster = bench_cluster()
+    cluster.up()
+    configure(cluster)
+    import django
+
+    django.setup()
+    from bench.pages import staff_client, staff_user
+
+    client = staff_client(staff_user())
+    print(f"{'page':<28}{'wall p50':>10}{'CPU p50':>10}{'HTML':>10}{'gzip':>9}")
+    for label, number in PAGES.items():
+        url = f"{CHANGELIST}?p={number}"
+        body = client.get(url).content
+        walls, cpus = [], []
+        for _ in range(samples):
+            wall, cpu = time.perf_counter(), time.process_time()
+            client.get(url)
+            walls.append((time.perf_counter() - wall) * 1000)
+            cpus.append((time.process_time() - cpu) * 1000)
+        print(
+            f"{label:<28}{statistics.median(walls):>8.0f}ms{statistics.median(cpus):>8.0f}ms"
+            f"{len(body) / 1024:>8.0f}KB{len(gzip.compress(body)) / 1024:>7.0f}KB"
+        )
+    print("\nSQL floor, the same 50 rows on the replica, bare (median of 5):")
+    with psycopg2.connect(cluster.url("replica")) as bare, bare.cursor() as cursor:
+        for label, sql in (("OFFSET", OFFSET_SQL), ("seek", SEEK_SQL)):
+            for name, number in PAGES.items():
+                offset = (number - 1) * 50
+                times = []
+                for _ in range(5):
+                    start = time.perf_counter()
+                    cursor.execute(sql, [offset])
+                    cursor.fetchall()
+                    times.append((time.perf_counter() - start) * 1000)
+                print(f"  {label:<7}{name:<28}{statistics.median(times):>7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
