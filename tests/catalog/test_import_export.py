@@ -428,3 +428,15 @@ def test_unterminated_quote_is_refused_with_its_line(staff, authors):
     assert previewed.context.get("confirm_form") is None
     assert b"Line 3 opens a quoted value that is never closed" in previewed.content
     assert Book.objects.using("default").count() == 0
+
+
+def test_import_command_without_noinput_asks_only_a_terminal(db, authors, tmp_path):
+    """No terminal to confirm on (a script, a pipe, the CSV on stdin): a
+    clear error that names --noinput, no traceback, nothing imported."""
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "books.csv"
+    path.write_bytes(books_csv(3, 1))
+    with pytest.raises(CommandError, match="--noinput"):
+        call_command("import", "catalog.resources.BookResource", str(path))
+    assert not Book.objects.using("default").exists()

@@ -32,7 +32,7 @@ def test_checks_flag_replica_allowed_to_migrate(settings):
     """dbops.E001 when a router lets a replica migrate; none with ours."""
     assert "dbops.E001" not in {message.id for message in run_checks()}
     # Django's setting_changed handler reloads the routers.
-    settings.DATABASE_ROUTERS = ["tests.dbops.test_router.MigrateEverywhere"]
+    settings.DATABASE_ROUTERS = ["tests.dbops.routing.test_router.MigrateEverywhere"]
     assert "dbops.E001" in {message.id for message in run_checks()}
 
 

@@ -70,10 +70,25 @@ class Command(library.Command):  # type: ignore[name-defined]  # (a module objec
         if import_spec is None or fmt != "CSV":
             return super().handle(*args, **options)
         if options["interactive"]:
-            if input("Are you sure you want to import the data? [yes/no]: ") != "yes":
-                raise CommandError("Import cancelled.")
+            self._confirm(options["import_file_name"])
         with seekable(options["import_file_name"]) as stream:
             self._import(import_spec, stream, options)
+
+    def _confirm(self, file_name: str) -> None:
+        """Ask before importing, as django-import-export does, but only where
+        someone can answer: a prompt on a pipe or a script's stdin would end
+        in EOFError (or read the CSV itself, for `-`)."""
+        if file_name == "-" or not sys.stdin.isatty():
+            raise CommandError(
+                "Nothing imported: there is no terminal to confirm on. "
+                "Add --noinput to import without asking."
+            )
+        try:
+            answer = input("Are you sure you want to import the data? [yes/no]: ")
+        except (EOFError, KeyboardInterrupt):
+            answer = ""
+        if answer != "yes":
+            raise CommandError("Import cancelled.")
 
     def _import(self, import_spec: spec.ImportSpec, stream: IO[bytes], options) -> None:
         name = options["import_file_name"]
