@@ -62,7 +62,7 @@ if [ "$check" = 1 ]; then
 fi
 echo "pid $$, $mode on $address, started $(date -u '+%Y-%m-%d %H:%M UTC')" >"$LOCK"
 
-# The query counters count from this start (see dbops/metrics.py).
+# The query counters count from this start (see dbops/ops/metrics.py).
 "$PY" manage.py shell -c "from dbops.ops.metrics import clear_process_files; clear_process_files()"
 
 "$PY" manage.py dbops sample --every 5 &
