@@ -5,18 +5,11 @@ seconds on every page that shows a total. The dashboard's cards, the
 changelists' "about N" and the migrations page's table sizes all take their
 number from `estimated_rows`, so they agree.
 
-The estimate is the live-row count that the primary's statistics keep
-(`pg_stat_user_tables.n_live_tup`): every insert adds to it and every
-delete takes from it as the transaction commits, and an update changes
-nothing, as it should. The planner's own estimate (`pg_class.reltuples`
-scaled by the table's current size in pages) is what this replaced: an
-update leaves the old row version behind until VACUUM, so after two updates
-of every row the table has three times the pages and the planner's method
-says three times the rows. The statistics live only on the server that
-takes the writes (a standby's counters do not follow replay), so they are
-read on the primary: a catalog read that costs a fraction of a millisecond.
-After a crash the statistics start empty; until the table sees its first
-write or VACUUM the planner's estimate is used instead.
+The estimate is the planner's (`pg_class.reltuples` scaled by the table's
+current size in pages), read on the primary. The primary's live-row
+statistics (`n_live_tup`) would not be inflated by updates, but they reach
+the statistics up to ten seconds late from pooled connections, which made
+small tables read as big after a TRUNCATE; see issue 13's note.
 """
 
 from __future__ import annotations
@@ -32,15 +25,12 @@ EXACT_BELOW = 100_000
 
 ESTIMATE_SQL = """
 SELECT c.relname, (CASE
-    WHEN s.n_tup_ins + s.n_tup_del + s.vacuum_count + s.autovacuum_count
-        + s.analyze_count + s.autoanalyze_count > 0 THEN s.n_live_tup
     WHEN c.reltuples < 0 THEN NULL
     WHEN c.relpages = 0 THEN c.reltuples
     ELSE c.reltuples / c.relpages
         * (pg_relation_size(c.oid) / current_setting('block_size')::int)
 END)::bigint
 FROM pg_class c
-LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
 WHERE c.relkind IN ('r', 'p')
   AND c.relname = ANY(%s)
   AND pg_table_is_visible(c.oid)
