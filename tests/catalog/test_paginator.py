@@ -54,6 +54,12 @@ def test_paginator_estimates_big_unfiltered_table(books, cluster):
     assert {alias for alias, _ in captured.matching("reltuples")} == {"default"}
 
 
+def test_paginator_counts_table_never_analyzed(books):
+    """Without statistics (a fresh table) the capped exact count is used."""
+    paginator = SmallLimitPaginator(Book.objects.all(), 5)
+    assert (paginator.count, paginator.precision) == (11, AT_LEAST)
+
+
 def test_paginator_shows_last_rows_past_inexact_end(books, cluster):
     """When the end is only estimated, a page past it shows the last rows:
     a link to the estimated last page never leads to an empty page."""
