@@ -5,11 +5,22 @@ seconds on every page that shows a total. The dashboard's cards, the
 changelists' "about N" and the migrations page's table sizes all take their
 number from `estimated_rows`, so they agree.
 
-The estimate is the planner's (`pg_class.reltuples` scaled by the table's
-current size in pages), read on the primary. The primary's live-row
-statistics (`n_live_tup`) would not be inflated by updates, but they reach
-the statistics up to ten seconds late from pooled connections, which made
-small tables read as big after a TRUNCATE; see issue 13's note.
+The estimate is the smaller of two, both read on the primary:
+
+- the planner's (`pg_class.reltuples` scaled by the table's current size in
+  pages). Updates leave dead row versions behind until a vacuum, so the
+  pages grow and this number with them: 59,880 for 20,000 books after two
+  whole-table updates.
+- the live rows of the statistics (`n_live_tup`), which updates do not move.
+  But a backend reports its counts when it goes idle, up to ten seconds late
+  (later behind a pooler): right after a TRUNCATE a 30-row table still had
+  50,000 live rows there.
+
+The planner's number knows a TRUNCATE at once (no pages, no statistics, so
+an exact count), the live rows know updates; each covers the other's blind
+spot, and a late report can only make the estimate smaller for a moment,
+never a small table look big. Statistics that are empty (never reported, or
+reset by a crash) leave the planner's number alone.
 """
 
 from __future__ import annotations
@@ -24,16 +35,26 @@ from dbops.routing.aliases import PRIMARY
 EXACT_BELOW = 100_000
 
 ESTIMATE_SQL = """
-SELECT c.relname, (CASE
-    WHEN c.reltuples < 0 THEN NULL
-    WHEN c.relpages = 0 THEN c.reltuples
-    ELSE c.reltuples / c.relpages
-        * (pg_relation_size(c.oid) / current_setting('block_size')::int)
+SELECT relname, (CASE
+    WHEN planner IS NULL THEN NULL
+    WHEN live + dead = 0 THEN planner
+    ELSE least(planner, live)
 END)::bigint
-FROM pg_class c
-WHERE c.relkind IN ('r', 'p')
-  AND c.relname = ANY(%s)
-  AND pg_table_is_visible(c.oid)
+FROM (
+    SELECT c.relname,
+        CASE
+            WHEN c.reltuples < 0 THEN NULL
+            WHEN c.relpages = 0 THEN c.reltuples
+            ELSE c.reltuples / c.relpages
+                * (pg_relation_size(c.oid) / current_setting('block_size')::int)
+        END AS planner,
+        pg_stat_get_live_tuples(c.oid) AS live,
+        pg_stat_get_dead_tuples(c.oid) AS dead
+    FROM pg_class c
+    WHERE c.relkind IN ('r', 'p')
+      AND c.relname = ANY(%s)
+      AND pg_table_is_visible(c.oid)
+) AS tables
 """
 
 

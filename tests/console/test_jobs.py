@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from django.test import Client
 from catalog.models import Author, Book
 from console.bulk import jobs
 from console.bulk.models import Import
+from tests.waiting import eventually
 
 PROJECT = Path(__file__).resolve().parents[2]
 BOOKS_URL = "/admin/catalog/book/"
@@ -29,16 +29,6 @@ JOB_ROWS = 2_000
 def books_csv(count: int) -> bytes:
     rows = [f"Book {n},Author {n % 5},2001-02-03,978{n:07d}" for n in range(count)]
     return ("\n".join(["title,author,published,isbn", *rows]) + "\n").encode()
-
-
-def eventually(condition: Callable[[], object], timeout: float = 60, what: str = ""):
-    """The first truthy value of `condition`, polled until `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 class Worker:

@@ -18,6 +18,7 @@ from console.bigtables.rows import table_rows
 from dbops import routing
 from dbops.routing import consistency, rule
 from dbops.routing.monitor import monitor
+from tests.waiting import eventually
 
 ROUTING_URLS = "tests.dbops.routing_urls"
 
@@ -106,9 +107,10 @@ def test_cut_off_replica_serves_no_reads_once_over_the_limits(
         state = monitor.refresh().replicas["replica"]
         assert state.receive_position == state.replay_position  # all it got
         assert state.lag_bytes > 0
-        _wait_for(
+        eventually(
             lambda: monitor.refresh().verdict("replica").reason == rule.LAG_SECONDS,
-            "the cut-off replica was never over the time limit",
+            timeout=20,
+            what="the cut-off replica over the time limit",
         )
 
         page = Client().get("/read/").json()
@@ -261,13 +263,14 @@ def test_recovery_conflict_is_served_by_the_primary(
     )
     with captured.at_level(logging.WARNING, logger="dbops.routing"):
         reader.start()
-        _wait_for(
+        eventually(
             lambda: cluster.execute(
                 "replica",
                 "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
                 "AND query LIKE '%pg_sleep(1.5)%' AND pid <> pg_backend_pid()",
             ),
-            "the replica read never started",
+            timeout=20,
+            what="the replica read to start",
         )
         cluster.execute(
             "primary",
@@ -323,10 +326,3 @@ def test_primary_outage_is_a_503_that_names_the_primary(db, captured, routing_ur
         r for r in captured.records if getattr(r, "event", "") == "primary_down"
     ]
     assert record.alias == "default"
-
-
-def _wait_for(condition, failure: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, failure
-        time.sleep(0.05)
