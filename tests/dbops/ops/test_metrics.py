@@ -54,6 +54,29 @@ def test_request_counts_two_replica_reads_and_one_primary_write(db, client, sett
     }
 
 
+def test_server_timing_header_has_each_alias_time(superuser_client, settings):
+    """Devtools show staff where a page's time went: the database time per
+    alias that served the request, and the whole request's."""
+    settings.ROOT_URLCONF = "tests.dbops.ops_urls"
+    response = superuser_client.post("/counted/")
+    entries = {
+        name.strip(): dict(p.strip().split("=", 1) for p in params)
+        for name, *params in (e.split(";") for e in response["Server-Timing"].split(","))
+    }
+    assert set(entries) == {"db-default", "db-replica", "total"}
+    # The write, the session and the user, the WAL position after the write.
+    assert re.fullmatch(r'"default: \d+ queries"', entries["db-default"]["desc"])
+    assert entries["db-replica"]["desc"] == '"replica: 2 queries"'
+    total = float(entries["total"]["dur"])
+    assert 0 < float(entries["db-replica"]["dur"]) <= total
+
+
+def test_server_timing_is_for_staff_only(db, client, settings):
+    """Others are not told the servers' names and times."""
+    settings.ROOT_URLCONF = "tests.dbops.ops_urls"
+    assert "Server-Timing" not in client.post("/counted/")
+
+
 @pytest.mark.parametrize(
     "name", ["admin:index", "admin:auth_user_changelist", "admin:auth_user_add"]
 )
