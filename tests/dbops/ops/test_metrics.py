@@ -59,9 +59,10 @@ def test_server_timing_header_has_each_alias_time(superuser_client, settings):
     alias that served the request, and the whole request's."""
     settings.ROOT_URLCONF = "tests.dbops.ops_urls"
     response = superuser_client.post("/counted/")
+    header = response["Server-Timing"]
     entries = {
         name.strip(): dict(p.strip().split("=", 1) for p in params)
-        for name, *params in (e.split(";") for e in response["Server-Timing"].split(","))
+        for name, *params in (entry.split(";") for entry in header.split(","))
     }
     assert set(entries) == {"db-default", "db-replica", "total"}
     # The write, the session and the user, the WAL position after the write.
