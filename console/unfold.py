@@ -55,6 +55,12 @@ UNFOLD = {
                         "dbops.ops.permissions.can_view_ops",
                     ),
                     _item(
+                        "Statements",
+                        "manage_search",
+                        "admin:dbops_statements",
+                        "dbops.ops.permissions.can_view_ops",
+                    ),
+                    _item(
                         "Migrations",
                         "schema",
                         "admin:dbops_migrations",

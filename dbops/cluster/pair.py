@@ -32,6 +32,9 @@ from dbops.cluster.binaries import (
     postgres_can_reach,
 )
 
+# Loaded in every server of the pair: PostgreSQL's statement statistics.
+PRELOAD = "pg_stat_statements"
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -87,11 +90,13 @@ class Cluster:
         self._prepare_root()
         if not (self.datadir("primary") / "PG_VERSION").exists():
             self._init_primary()
+        self._ensure_preloaded("primary")
         self.start("primary")
         self._ensure_database()
         for role in self.replica_roles:
             if not (self.datadir(role) / "PG_VERSION").exists():
                 self._init_replica(role)
+            self._ensure_preloaded(role)
             self.start(role)
             self.wait_until_ready(role)
 
@@ -357,8 +362,21 @@ class Cluster:
                 "max_connections": 200,
                 "shared_buffers": "'256MB'",
                 "logging_collector": "off",
+                # The Statements page's source (dbops/ops/server_statements.py).
+                "shared_preload_libraries": f"'{PRELOAD}'",
             },
         )
+
+    def _ensure_preloaded(self, role: str) -> None:
+        """The libraries of PRELOAD in a server made before they were added
+        (a pair from an older checkout): added, and a running server
+        restarted, since they load only at start."""
+        conf = self.datadir(role) / "postgresql.conf"
+        if PRELOAD in conf.read_text():
+            return
+        self._append_conf(role, {"shared_preload_libraries": f"'{PRELOAD}'"})
+        if self.is_running(role):
+            self.restart(role)
 
     def _init_replica(self, role: str) -> None:
         datadir = self.datadir(role)

@@ -276,6 +276,9 @@ class QueryTotals:
     def replica_share(self) -> float | None:
         return replica_share(self.rows)
 
+    def get(self, alias: str) -> AliasCount:
+        return next((r for r in self.rows if r.alias == alias), AliasCount(alias))
+
 
 def _raw_totals(path: Path) -> dict[tuple[str, str], list[float]]:
     """{(alias, kind): [count, seconds]} summed over every process's file."""

@@ -24,6 +24,7 @@ def admin_urlpatterns(site) -> list:
         ("dbops/replication/", views.replication_page, "dbops_replication"),
         ("dbops/queries/", views.queries_page, "dbops_queries"),
         ("dbops/queries/reset/", views.queries_reset, "dbops_queries_reset"),
+        ("dbops/statements/", views.statements_page, "dbops_statements"),
         ("dbops/migrations/", views.migrations_page, "dbops_migrations"),
     ]
     return [

@@ -19,7 +19,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from dbops.models import LagSample
-from dbops.ops import metrics, migration_status, permissions, replication
+from dbops.ops import (
+    metrics,
+    migration_status,
+    permissions,
+    replication,
+    server_statements,
+)
 
 # --- Health endpoints -----------------------------------------------------------
 
@@ -136,6 +142,25 @@ def queries_reset(request, site):
     metrics.counters_reset(user=request.user)
     messages.success(request, "Query counters reset.")
     return redirect("admin:dbops_queries")
+
+
+@ops_page
+def statements_page(request, site):
+    totals = metrics.query_totals()
+    servers = server_statements.every_server()
+    return _render(
+        request,
+        site,
+        "dbops/statements.html",
+        "Statements",
+        {
+            "servers": [
+                {"server": server, "console": totals.get(server.alias)}
+                for server in servers
+            ],
+            "totals": totals,
+        },
+    )
 
 
 @ops_page

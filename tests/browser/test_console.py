@@ -79,6 +79,7 @@ def test_browser_replication_page_draws_lag_chart(staff_page, cluster):
     [
         ("/admin/", "dashboard"),
         ("/admin/dbops/queries/", "queries"),
+        ("/admin/dbops/statements/", "statements"),
         ("/admin/dbops/migrations/", "migrations"),
     ],
 )
@@ -114,3 +115,65 @@ def test_browser_notes_delete_asks_first(staff_page, cluster):
     assert staff_page.get_by_text("Note “Delete me” was deleted.").is_visible()
     assert not Note.objects.filter(pk=doomed.pk).exists()
     assert Note.objects.filter(title="Keep me").exists()
+
+
+def test_browser_statements_page_lists_each_servers_statements(staff_page, cluster):
+    """The Statements page has a table of statements for the primary and for
+    the replica, each read on its own server."""
+    cluster.wait_for_replay()
+    staff_page.goto(f"{staff_page.base_url}/admin/dbops/statements/")
+    for alias in ("default", "replica"):
+        card = staff_page.locator(f'[data-statements-alias="{alias}"]')
+        assert card.locator("tr[data-statement]").count() > 0
+        assert card.locator("[data-statements-problem]").count() == 0
+
+
+def _badge_once(page, state: str, timeout: float = 30) -> str:
+    """The badge's text once it shows `state`, reloading the page as an
+    operator would (the monitor re-measures the replicas every second)."""
+    from tests.waiting import eventually
+
+    badge = page.locator("#replica-badge")
+
+    def shows_state():
+        page.reload()
+        return badge.get_attribute("data-replica-state") == state
+
+    eventually(shows_state, timeout=timeout, what=f"the badge to say {state}")
+    # The words as written (the label shows them in capitals), after the
+    # icon's ligature name.
+    words = (badge.text_content() or "").split()
+    return " ".join(words[1:] if words[:1] == ["lan"] else words)
+
+
+def test_browser_badge_follows_the_replica(staff_page, cluster):
+    """The header badge of an admin page in each state: serving, replay
+    paused behind a write, the replica down; it links to the replication
+    page."""
+    from catalog.models import Author
+
+    page = staff_page
+    page.goto(f"{page.base_url}/admin/catalog/author/")
+    assert _badge_once(page, "serving") == "replica serving"
+    link = page.locator("#replica-badge a")
+    assert link.get_attribute("href") == "/admin/dbops/replication/"
+
+    cluster.pause_replay()
+    try:
+        Author.objects.create(name="Written while replay is paused")
+        text = _badge_once(page, "primary-only")
+        assert text.startswith("replica ") and text.endswith(
+            "behind, reads from the primary"
+        ), text
+    finally:
+        cluster.resume_replay()
+    _badge_once(page, "serving")
+
+    cluster.stop("replica")
+    try:
+        text = _badge_once(page, "primary-only")
+        assert "replica down since" in text and "reads from the primary" in text
+        page.screenshot(path=SCREENSHOTS / "badge-replica-down.png")
+    finally:
+        cluster.start("replica")
+        cluster.wait_until_ready("replica")
