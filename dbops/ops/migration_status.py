@@ -8,20 +8,20 @@ replica learns of them by replaying the primary's WAL, including its rows of
 answered by reading that table on X.
 
 Unapplied migrations are also checked for operations that hold a heavy lock
-for as long as they scan, rewrite or index a table: harmless on an empty
-table, an outage on a big one. The estimate of "big" is PostgreSQL's own
-(`pg_class.reltuples`).
+for as long as they scan, rewrite or index a table (`lock_risks`, on
+django-migration-linter's rules): harmless on an empty table, an outage on a
+big one. How big each table is comes from the one row estimator
+(`console.bigtables.rows`).
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.apps import apps as global_apps
-from django.db import Error, models
-from django.db.migrations import operations as ops
+from django.db import Error
 from django.db.migrations.autodetector import MigrationAutodetector
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.questioner import MigrationQuestioner
@@ -30,23 +30,13 @@ from django.db.migrations.state import ProjectState
 
 from console.bigtables.rows import estimated_rows
 from dbops import routing
+from dbops.ops.lock_risks import LockRisk, lock_risks
 from dbops.routing import conf, failover
 
 # Tables estimated at this many rows or more count as big.
 BIG_TABLE_ROWS = 100_000
 
 Key = tuple[str, str]  # (app_label, migration_name)
-
-
-@dataclass(frozen=True)
-class LockRisk:
-    """One operation of an unapplied migration that locks a table heavily."""
-
-    operation: str  # Django's own description of the operation
-    table: str | None
-    lock: str  # which lock, and what it blocks for how long
-    rows: int | None = None  # the table's estimated rows (None: unknown)
-    big: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,15 +168,11 @@ def migration_status(
         )
 
     unapplied = [key for key, row in rows.items() if not row.applied]
-    if unapplied:
-        risks = _lock_risks(loader, unapplied)
-        sizes = (
-            estimated_rows(
-                sorted({r.table for found in risks.values() for r in found if r.table})
-            )
-            if on_primary is not None
-            else {}
-        )
+    # The SQL of an operation may read the primary's catalog: none when down.
+    if unapplied and on_primary is not None:
+        risks = lock_risks(loader, unapplied)
+        tables = {r.table for found in risks.values() for r in found if r.table}
+        sizes = estimated_rows(sorted(tables))
         for key, found in risks.items():
             rows[key].risks.extend(
                 _sized(risk, sizes, big_table_rows) for risk in found
@@ -274,176 +260,11 @@ def pending_changes(loader: MigrationLoader | None = None) -> dict[str, list[str
     }
 
 
-# --- Heavy locks ----------------------------------------------------------------
-
-INDEX_LOCK = "SHARE: blocks writes while the index builds"
-UNIQUE_LOCK = "ACCESS EXCLUSIVE: blocks reads and writes while the index builds"
-REWRITE_LOCK = "ACCESS EXCLUSIVE: blocks reads and writes while the table is rewritten"
-SCAN_LOCK = "ACCESS EXCLUSIVE: blocks reads and writes while every row is checked"
-FK_LOCK = "SHARE ROW EXCLUSIVE: blocks writes while every row's reference is checked"
-NOT_NULL_NO_DEFAULT = (
-    "ACCESS EXCLUSIVE: a NOT NULL column without a default fails on a table "
-    "that has rows"
-)
-RAW_INDEX_LOCK = (
-    "SHARE: CREATE INDEX without CONCURRENTLY blocks writes while it builds"
-)
-RAW_ALTER_LOCK = "ACCESS EXCLUSIVE: ALTER TABLE in raw SQL; check what it does"
-
-_RAW_INDEX = re.compile(
-    r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?!CONCURRENTLY)(?:IF\s+NOT\s+EXISTS\s+)?"
-    r"\S+\s+ON\s+(?:ONLY\s+)?\"?(\w+)\"?",
-    re.IGNORECASE,
-)
-_RAW_ALTER = re.compile(
-    r"ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?\"?(\w+)\"?", re.I
-)
-
-
-def _lock_risks(loader: MigrationLoader, keys: list[Key]) -> dict[Key, list[LockRisk]]:
-    """The heavy-lock operations of each migration, from the project state
-    just before it (so that an AlterField knows the field it changes)."""
-    found: dict[Key, list[LockRisk]] = {}
-    for key in keys:
-        migration = loader.graph.nodes[key]
-        state = loader.project_state(key, at_end=False)
-        risks = []
-        for operation in migration.operations:
-            before = state.clone()
-            operation.state_forwards(key[0], state)
-            risks.extend(operation_risks(operation, key[0], before))
-        if risks:
-            found[key] = risks
-    return found
-
-
-def _table(state: ProjectState, app: str, model_name: str) -> str | None:
-    model = state.models.get((app, model_name.lower()))
-    if model is None:
-        return None
-    return model.options.get("db_table") or f"{app}_{model_name.lower()}"
-
-
-def _field(state: ProjectState, app: str, model_name: str, name: str):
-    model = state.models.get((app, model_name.lower()))
-    return None if model is None else model.fields.get(name)
-
-
-def operation_risks(operation, app: str, before: ProjectState) -> list[LockRisk]:
-    """The heavy locks one migration operation takes, given the state before
-    it. Operations that only touch the catalog (a rename, a nullable column,
-    a constant default on PostgreSQL 11+) are quick and not listed."""
-    from django.contrib.postgres import operations as pg_ops
-
-    describe = operation.describe()
-
-    def risk(lock: str, model_name: str | None = None, table: str | None = None):
-        if table is None and model_name is not None:
-            table = _table(before, app, model_name)
-        return LockRisk(describe, table, lock)
-
-    if isinstance(
-        operation, pg_ops.AddIndexConcurrently | pg_ops.RemoveIndexConcurrently
-    ):
-        return []
-    if isinstance(operation, ops.AddIndex):
-        return [risk(INDEX_LOCK, operation.model_name)]
-    if isinstance(operation, ops.AddConstraint):
-        # AddConstraint's attributes are missing from django-stubs.
-        constraint = operation.constraint  # type: ignore[attr-defined]
-        model_name: str = operation.model_name  # type: ignore[attr-defined]
-        if isinstance(constraint, models.CheckConstraint):
-            return [risk(SCAN_LOCK, model_name)]
-        return [risk(UNIQUE_LOCK, model_name)]
-    if isinstance(operation, ops.AlterUniqueTogether):
-        old = before.models.get((app, operation.name_lower))
-        old_sets = set(old.options.get("unique_together", ())) if old else set()
-        if set(operation.option_value or ()) - old_sets:
-            return [risk(UNIQUE_LOCK, operation.name)]
-        return []
-    if isinstance(operation, ops.AddField):
-        return _added_field_risks(operation.field, risk, operation.model_name)
-    if isinstance(operation, ops.AlterField):
-        old = _field(before, app, operation.model_name, operation.name)
-        return _altered_field_risks(old, operation.field, risk, operation.model_name)
-    if isinstance(operation, ops.RunSQL):
-        return _raw_sql_risks(operation.sql, risk)
-    return []
-
-
-def _added_field_risks(new, risk, model_name: str) -> list[LockRisk]:
-    found = []
-    has_default = (
-        new.has_default() or new.has_db_default() or getattr(new, "auto_now", False)
-    ) or getattr(new, "auto_now_add", False)
-    if not new.null and not has_default and not new.many_to_many:
-        found.append(risk(NOT_NULL_NO_DEFAULT, model_name))
-    if new.is_relation and new.many_to_one and new.db_constraint:
-        found.append(risk(FK_LOCK, model_name))
-    if (new.unique or new.db_index) and not new.primary_key and not new.many_to_many:
-        found.append(risk(UNIQUE_LOCK, model_name))
-    return found
-
-
-def _altered_field_risks(old, new, risk, model_name: str) -> list[LockRisk]:
-    if old is None:
-        return []
-    found = []
-    if _rewrites(old, new):
-        found.append(risk(REWRITE_LOCK, model_name))
-    elif old.null and not new.null:
-        found.append(risk(SCAN_LOCK, model_name))
-    if (new.unique and not old.unique) or (new.db_index and not old.db_index):
-        found.append(risk(UNIQUE_LOCK, model_name))
-    if (
-        new.is_relation
-        and new.many_to_one
-        and new.db_constraint
-        and not (old.is_relation and old.db_constraint)
-    ):
-        found.append(risk(FK_LOCK, model_name))
-    return found
-
-
-def _rewrites(old, new) -> bool:
-    """Would changing the column from `old` to `new` rewrite the table?
-    Widening a varchar or turning it into text does not; other type changes
-    and narrowing do."""
-    old_type, new_type = old.get_internal_type(), new.get_internal_type()
-    if old_type != new_type:
-        return not (old_type == "CharField" and new_type == "TextField")
-    if old_type == "CharField":
-        return (new.max_length or 0) < (
-            old.max_length or 0
-        ) and new.max_length is not None
-    if old_type == "DecimalField":
-        return (old.max_digits, old.decimal_places) != (
-            new.max_digits,
-            new.decimal_places,
-        )
-    return False
-
-
-def _raw_sql_risks(sql, risk) -> list[LockRisk]:
-    statements = sql if isinstance(sql, list | tuple) else [sql]
-    found = []
-    for statement in statements:
-        text = statement[0] if isinstance(statement, list | tuple) else statement
-        if not isinstance(text, str):
-            continue
-        for match in _RAW_INDEX.finditer(text):
-            found.append(risk(RAW_INDEX_LOCK, table=match.group(1)))
-        for match in _RAW_ALTER.finditer(text):
-            found.append(risk(RAW_ALTER_LOCK, table=match.group(1)))
-    return found
+# --- Heavy locks (dbops.ops.lock_risks), sized -----------------------------------
 
 
 def _sized(risk: LockRisk, sizes: dict[str, int | None], big_rows: int) -> LockRisk:
     rows = sizes.get(risk.table) if risk.table else None
-    return LockRisk(
-        risk.operation,
-        risk.table,
-        risk.lock,
-        rows=rows,
-        big=rows is not None and rows >= big_rows,
+    return dataclasses.replace(
+        risk, rows=rows, big=rows is not None and rows >= big_rows
     )
