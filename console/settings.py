@@ -384,7 +384,14 @@ LOGGING = {
     },
 }
 
-# --- Replica routing (see dbops/conf.py) --------------------------------------
+# --- Migrations (dbops/ops/lock_retries.py) ------------------------------------
+
+# Each atomic migration waits at most this long (seconds) for each lock,
+# doubling on each of the attempts (up to 5 s), before it gives up.
+MIGRATION_LOCK_TIMEOUT = env("MIGRATION_LOCK_TIMEOUT", 0.1)
+MIGRATION_LOCK_ATTEMPTS = env("MIGRATION_LOCK_ATTEMPTS", 8)
+
+# --- Replica routing (see dbops/routing/conf.py) ------------------------------
 
 REPLICA_MAX_LAG_SECONDS = env("REPLICA_MAX_LAG_SECONDS", 5.0)
 REPLICA_MAX_LAG_BYTES = env("REPLICA_MAX_LAG_BYTES", 16 * 1024 * 1024)

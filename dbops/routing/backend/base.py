@@ -21,6 +21,7 @@ from django.utils.functional import cached_property
 from dbops.ops import metrics
 from dbops.routing import conf, consistency, deadline, failover
 from dbops.routing.aliases import PRIMARY
+from dbops.routing.backend.schema import DatabaseSchemaEditor
 
 
 class _AliasTaggingErrorWrapper(DatabaseErrorWrapper):
@@ -33,6 +34,8 @@ class _AliasTaggingErrorWrapper(DatabaseErrorWrapper):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    SchemaEditorClass = DatabaseSchemaEditor
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.is_replica:
