@@ -6,6 +6,7 @@ the local cluster and the test cluster differ only in their environment.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from datetime import timedelta
@@ -68,6 +69,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before whitenoise's runserver, which its own `runserver` wraps (a clear
+    # message when the database is down), and whose `migrate` is the safe one.
+    "dbops",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
@@ -82,7 +86,6 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "axes",
     "csp",
-    "dbops",
     "catalog",
     "notes",
 ]
@@ -381,6 +384,13 @@ LOGGING = {
     "loggers": {
         "dbops.requests": {"handlers": ["json"], "level": "INFO", "propagate": False},
         "dbops.routing": {"handlers": ["json"], "level": "INFO", "propagate": False},
+        # runserver's own line per request would repeat dbops.requests' (which
+        # also says where the reads went); its errors still show.
+        "django.server": {
+            "handlers": ["console"],
+            "level": "ERROR",
+            "propagate": False,
+        },
     },
 }
 
@@ -444,3 +454,27 @@ EXPORT_MAX_IN_MEMORY_ROWS = env("EXPORT_MAX_IN_MEMORY_ROWS", 100_000)
 # --- Admin theme --------------------------------------------------------------
 
 from console.unfold import UNFOLD  # noqa: E402,F401
+
+# --- Development: django-debug-toolbar, with the Routing panel ---------------
+
+# Installed with requirements-dev.txt; on with DEBUG (DEBUG_TOOLBAR=0: off).
+# Its Routing panel (dbops/routing/toolbar.py) shows, for each query of the
+# page, the alias that served it and why.
+DEBUG_TOOLBAR = bool(
+    env("DEBUG_TOOLBAR", DEBUG) and importlib.util.find_spec("debug_toolbar")
+)
+if DEBUG_TOOLBAR:
+    from debug_toolbar.settings import PANELS_DEFAULTS
+
+    INSTALLED_APPS.append("debug_toolbar")
+    # Inside the query counting, outside the routing: it sees every query.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("dbops.ops.metrics.QueryCountMiddleware") + 1,
+        "debug_toolbar.middleware.DebugToolbarMiddleware",
+    )
+    INTERNAL_IPS = ["127.0.0.1"]
+    DEBUG_TOOLBAR_PANELS = [
+        *PANELS_DEFAULTS[:3],
+        "dbops.routing.toolbar.RoutingPanel",
+        *PANELS_DEFAULTS[3:],
+    ]

@@ -5,6 +5,7 @@ Kept out of settings.py because it is long and only about the admin's look.
 
 from __future__ import annotations
 
+from django.templatetags.static import static
 from django.urls import reverse_lazy
 
 
@@ -20,6 +21,15 @@ UNFOLD = {
     "SITE_HEADER": "Console",
     "SITE_SUBHEADER": "PostgreSQL primary and replicas",
     "SITE_SYMBOL": "database",
+    # Every page names its icon, so that browsers do not ask for /favicon.ico
+    # (which console/urls.py answers too, for those that still do).
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "type": "image/svg+xml",
+            "href": lambda request: static("favicon.svg"),
+        }
+    ],
     "SHOW_HISTORY": True,
     "DASHBOARD_CALLBACK": "console.dashboard.dashboard_callback",
     "SIDEBAR": {

@@ -54,6 +54,9 @@ if TEST_POOLER_PORT:
 # The suite's servers are plain http with DEBUG off: no redirect to https,
 # no secure-only cookies (tests/security checks production's settings).
 os.environ["HTTPS"] = "0"
+# A developer's .env may say DEBUG=1: the suite runs without the toolbar
+# (tests/dbops/routing/test_toolbar.py sets its panel up itself).
+os.environ["DEBUG_TOOLBAR"] = "0"
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnop")
 # Each routing decision measures the replicas anew, so that a test sees the
 # state it just made; the tests of the shared state set their own interval,

@@ -146,3 +146,48 @@ def test_manage_py_says_what_is_wrong_without_a_traceback(tmp_path):
     assert no_django.returncode == 1
     assert "Traceback" not in no_django.stderr
     assert "Django is not installed" in no_django.stderr
+
+
+def test_runserver_with_the_database_down_says_so_and_serves(tmp_path):
+    """Its start-up migration check met a refused connection with a
+    traceback; now one message says what to do, and the server starts."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    clean = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME"}}
+    log = tmp_path / "runserver.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}",
+             "--noreload"],
+            cwd=PROJECT,
+            env={
+                **clean,
+                "ENV_FILE": "/dev/null",
+                "DEBUG": "1",
+                "DEBUG_TOOLBAR": "0",
+                "PYTHONUNBUFFERED": "1",
+                # Nothing listens on port 1 of loopback: connection refused.
+                "DATABASE_URL": "postgres://postgres@127.0.0.1:1/console",
+                "DATABASE_REPLICA_URLS": "",
+            },
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        from tests.waiting import eventually
+
+        eventually(
+            lambda: "Starting development server" in log.read_text(),
+            timeout=60,
+            what="runserver to start",
+        )
+    finally:
+        server.kill()
+        server.wait()
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "The primary database is not reachable: connection to server" in text
+    assert "manage.py pgcluster up" in text
