@@ -32,6 +32,7 @@ class Dashboard:
     # The rest is None for staff without the operations permission.
     replicas: replication.ReplicaNow | None = None
     totals: metrics.QueryTotals | None = None
+    recent: metrics.RecentShare | None = None
     unapplied: list[migration_status.MigrationRow] | None = None
 
 
@@ -83,6 +84,7 @@ def dashboard(*, ops: bool) -> Dashboard:
         records=record_counts(),
         replicas=replication.replicas_now(),
         totals=metrics.query_totals(),
+        recent=metrics.recent_replica_share(),
         unapplied=migration_status.migration_status(check_changes=False).unapplied,
     )
 

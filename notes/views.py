@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.contrib.messages.views import SuccessMessageMixin
 from django.template.loader import render_to_string
 from django.urls import reverse_lazy
+from django.utils.formats import date_format
 from django.utils.text import Truncator
+from django.utils.timezone import localtime
 from django.views.generic import CreateView, DeleteView, ListView
 
 from console.bigtables.paginator import EstimatedCountPaginator
@@ -65,7 +66,7 @@ def notes_table(request, notes) -> dict:
             [
                 note.title,
                 Truncator(note.content).chars(80),
-                naturaltime(note.created_at),
+                date_format(localtime(note.created_at), "DATETIME_FORMAT"),
                 render_to_string(
                     "notes/delete_button.html", {"note": note}, request=request
                 ),

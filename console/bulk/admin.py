@@ -20,7 +20,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -35,6 +35,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
@@ -72,6 +73,24 @@ class ImportForm(unfold_forms.ImportForm):
         return upload
 
 
+class ExportForm(unfold_forms.SelectableFieldsExportForm):
+    """unfold's export form, its field choices named as the admin names the
+    columns (the model field's verbose name: "ISBN", where the library
+    title-cases the attribute into "Isbn")."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        model = resource._meta.model
+        try:
+            name = model._meta.get_field(field_name).verbose_name
+        except FieldDoesNotExist:
+            return super()._get_field_label(resource, field_name)
+        label = capfirst(str(name))
+        field = resource.fields.get(field_name)
+        if field and field.column_name != field_name:
+            label = f"{label} ({field.column_name})"
+        return label
+
+
 class ImportExportAdmin(ImportExportModelAdmin):
     """django-import-export's admin on the set-based pipeline.
 
@@ -81,7 +100,7 @@ class ImportExportAdmin(ImportExportModelAdmin):
     """
 
     import_form_class = ImportForm
-    export_form_class = unfold_forms.SelectableFieldsExportForm
+    export_form_class = ExportForm
     import_formats = [CSV]
     export_formats = [base_formats.CSV, base_formats.XLSX, base_formats.JSON]
     import_template_name = "admin/console_import_export/import.html"

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prometheus_client import (
@@ -355,6 +355,94 @@ def counters_reset(*, user, path: Path | None = None) -> QueryTotals:
     partial.write_text(json.dumps(data))
     os.replace(partial, path / BASELINE_FILE)
     return query_totals(path=path)
+
+
+# --- The replica share of the last minutes -----------------------------------
+#
+# The totals count since the server started, so a replica that stopped
+# serving ten minutes ago still shows most reads. The sampler (`dbops
+# sample`) notes the read totals per alias on each tick in a file next to
+# the counters; pages take the share of the reads since the note about
+# RECENT_WINDOW ago.
+
+RECENT_FILE = "query-reads-recent.json"
+RECENT_WINDOW = timedelta(minutes=5)
+RECENT_KEEP = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class RecentShare:
+    share: float | None  # None: no reads in the window, or no notes yet
+    since: datetime | None  # the note the share counts from
+
+
+def read_totals(path: Path | None = None) -> dict[str, int]:
+    """Reads per alias across every process since the server started."""
+    totals = _raw_totals(path or metrics_dir())
+    return {alias: int(v[0]) for (alias, kind), v in totals.items() if kind == READ}
+
+
+def share_between(then: dict[str, int], now: dict[str, int]) -> float | None:
+    """The replica share of the reads made between two notes (a counter
+    below its earlier note was restarted: it counts from zero)."""
+    reads = {
+        alias: count - (then.get(alias, 0) if count >= then.get(alias, 0) else 0)
+        for alias, count in now.items()
+    }
+    total = sum(reads.values())
+    if not total:
+        return None
+    return sum(n for alias, n in reads.items() if alias != PRIMARY) / total
+
+
+def _notes(path: Path) -> list[dict]:
+    try:
+        return json.loads((path / RECENT_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def note_reads(
+    *,
+    path: Path | None = None,
+    now: datetime | None = None,
+    reads: dict[str, int] | None = None,
+) -> None:
+    """Note the read totals now (the sampler's tick), keeping RECENT_KEEP."""
+    path = path or metrics_dir()
+    now = now or datetime.now(UTC)
+    reads = read_totals(path) if reads is None else reads
+    notes = [
+        note
+        for note in _notes(path)
+        if now - datetime.fromisoformat(note["at"]) <= RECENT_KEEP
+    ]
+    notes.append({"at": now.isoformat(), "reads": reads})
+    partial = path / f".{RECENT_FILE}.{os.getpid()}"
+    partial.write_text(json.dumps(notes))
+    os.replace(partial, path / RECENT_FILE)
+
+
+def recent_replica_share(
+    *,
+    path: Path | None = None,
+    now: datetime | None = None,
+    reads: dict[str, int] | None = None,
+    window: timedelta = RECENT_WINDOW,
+) -> RecentShare:
+    """The replica share of the reads since the newest note at least
+    `window` old (or the oldest note, if none is that old yet)."""
+    path = path or metrics_dir()
+    now = now or datetime.now(UTC)
+    notes = _notes(path)
+    if not notes:
+        return RecentShare(None, None)
+    old_enough = [n for n in notes if now - datetime.fromisoformat(n["at"]) >= window]
+    base = old_enough[-1] if old_enough else notes[0]
+    current = read_totals(path) if reads is None else reads
+    return RecentShare(
+        share_between(base["reads"], current), datetime.fromisoformat(base["at"])
+    )
 
 
 # --- Process lifecycle (gunicorn hooks) ----------------------------------------

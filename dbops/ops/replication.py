@@ -25,9 +25,6 @@ from dbops.routing.monitor import monitor
 
 HISTORY_WINDOW = timedelta(hours=1)
 RETENTION = timedelta(hours=24)
-# A page view stores a sample when the newest one is older than this, so
-# that the chart moves even without the sampler (and never faster).
-VIEW_SAMPLE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -173,24 +170,12 @@ def lag_history(
     return history
 
 
-def replication_overview(*, store_sample: bool = True) -> ReplicationOverview:
-    """Everything the replication page shows. With `store_sample`, a sample
-    per replica is stored from this measurement when the newest is older
-    than VIEW_SAMPLE_SECONDS."""
-    now = replicas_now()
-    history = lag_history()
-    if store_sample and now.primary_up and _history_is_old(history, now.checked_at):
-        new = store_samples(now)
-        for sample in new:
-            history.setdefault(sample.alias, []).append(sample)
-    return ReplicationOverview(now=now, senders=senders(), history=history)
-
-
-def _history_is_old(history: dict[str, list[LagSample]], at: datetime) -> bool:
-    newest = [samples[-1].taken_at for samples in history.values() if samples]
-    if len(newest) < len(history):
-        return True
-    return (at - min(newest)).total_seconds() >= VIEW_SAMPLE_SECONDS
+def replication_overview() -> ReplicationOverview:
+    """Everything the replication page shows. It only reads: the history is
+    what the sampler (`dbops sample`) stored."""
+    return ReplicationOverview(
+        now=replicas_now(), senders=senders(), history=lag_history()
+    )
 
 
 def store_samples(now: ReplicaNow, *, primary: str = conf.PRIMARY) -> list[LagSample]:

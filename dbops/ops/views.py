@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import wraps
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from dbops.ops import (
     replication,
     server_statements,
 )
+from dbops.routing import rule
 
 # --- Health endpoints -----------------------------------------------------------
 
@@ -102,13 +104,16 @@ def _render(request, site, template: str, title: str, context: dict):
 @ops_page
 def replication_page(request, site):
     overview = replication.replication_overview()
+    end = timezone.now()
     history = [
         {
             "alias": alias,
-            "charts": _lag_charts(samples),
-            "tracker": _availability(samples, overview.now.max_lag_seconds),
+            "sampled": bool(samples),
+            "charts": _lag_charts(minutes, overview.now),
+            "tracker": _availability(minutes, overview.now.max_lag_seconds),
         }
         for alias, samples in overview.history.items()
+        for minutes in [_by_minute(samples, end)]
     ]
     return _render(
         request,
@@ -186,11 +191,15 @@ LAG_CHART_OPTIONS = json.dumps(
         "responsive": True,
         "maintainAspectRatio": False,
         "datasets": {"line": {"borderWidth": 2, "pointStyle": False}},
-        "plugins": {"legend": {"display": False}, "tooltip": {"enabled": True}},
+        "plugins": {
+            "legend": {"display": True, "position": "bottom"},
+            "tooltip": {"enabled": True},
+        },
         "scales": {
             "x": {
                 "border": {"dash": [5, 5], "width": 0},
-                "ticks": {"color": "#9ca3af", "maxTicksLimit": 8},
+                # Sixty minutes: a tick every ten.
+                "ticks": {"color": "#9ca3af", "maxTicksLimit": 7, "autoSkip": True},
                 "grid": {"display": True, "tickWidth": 0},
             },
             "y": {
@@ -205,55 +214,101 @@ LAG_CHART_OPTIONS = json.dumps(
 )
 
 
-def _lag_charts(samples: list[LagSample]) -> dict[str, str]:
-    labels = [timezone.localtime(s.taken_at).strftime("%H:%M:%S") for s in samples]
+@dataclass(frozen=True)
+class Minute:
+    """One minute of the last hour and the samples taken in it."""
 
-    def chart(label: str, values: list) -> str:
-        return json.dumps(
-            {
-                "labels": labels,
-                "datasets": [
-                    {
-                        "label": label,
-                        "data": values,
-                        "borderColor": "var(--color-primary-600)",
-                        "backgroundColor": "var(--color-primary-600)",
-                    }
-                ],
-            }
-        )
+    start: datetime
+    samples: list[LagSample]
+
+    @property
+    def label(self) -> str:
+        return f"{timezone.localtime(self.start):%H:%M}"
+
+    def worst(self, attribute: str) -> float | None:
+        values = [v for s in self.samples if (v := getattr(s, attribute)) is not None]
+        return max(values, default=None)
+
+
+def _by_minute(
+    samples: list[LagSample], end: datetime, minutes: int = 60
+) -> list[Minute]:
+    """The last `minutes` minutes up to `end`, oldest first: the bar strip
+    and both charts show the same span, one step per minute."""
+    start = end - timedelta(minutes=minutes)
+    buckets: list[list[LagSample]] = [[] for _ in range(minutes)]
+    for sample in samples:
+        index = int((sample.taken_at - start).total_seconds() // 60)
+        if 0 <= index < minutes:
+            buckets[index].append(sample)
+    return [
+        Minute(start + timedelta(minutes=n), bucket) for n, bucket in enumerate(buckets)
+    ]
+
+
+def _lag_charts(minutes: list[Minute], now: replication.ReplicaNow) -> dict[str, str]:
+    """The worst lag of each minute, and the rule's limit as a dashed line
+    (above it the replica serves no reads)."""
+    labels = [minute.label for minute in minutes]
+
+    def chart(label: str, values: list, limit: float, limit_label: str) -> str:
+        line = {
+            "label": label,
+            "data": values,
+            "borderColor": "var(--color-primary-600)",
+            "backgroundColor": "var(--color-primary-600)",
+            "spanGaps": False,
+        }
+        limit_line = {
+            "label": limit_label,
+            "data": [limit] * len(labels),
+            "borderColor": "#dc2626",
+            "backgroundColor": "#dc2626",
+            "borderDash": [6, 4],
+            "borderWidth": 1,
+        }
+        return json.dumps({"labels": labels, "datasets": [line, limit_line]})
 
     kib = [
-        None if s.lag_bytes is None else round(s.lag_bytes / 1024, 1) for s in samples
+        None if (b := minute.worst("lag_bytes")) is None else round(b / 1024, 1)
+        for minute in minutes
     ]
+    seconds = [
+        None if (s := minute.worst("lag_seconds")) is None else round(s, 1)
+        for minute in minutes
+    ]
+    limit_seconds = now.max_lag_seconds
+    limit_kib = now.max_lag_bytes / 1024
     return {
-        "seconds": chart("Lag (seconds)", [s.lag_seconds for s in samples]),
-        "kib": chart("Lag (KiB)", kib),
+        "seconds": chart(
+            "Seconds behind (worst of the minute)",
+            seconds,
+            limit_seconds,
+            f"Limit: {rule.format_seconds(limit_seconds)}",
+        ),
+        "kib": chart(
+            "KiB not replayed (worst of the minute)",
+            kib,
+            limit_kib,
+            f"Limit: {rule.format_bytes(now.max_lag_bytes)}",
+        ),
         "options": LAG_CHART_OPTIONS,
     }
 
 
-def _availability(
-    samples: list[LagSample], max_lag_seconds: float, minutes: int = 60
-) -> list[dict]:
-    """One tracker bar per minute of the last hour, coloured by the worst
-    sample in it: down, paused or lagging, fine, or no sample."""
-    end = timezone.now()
-    start = end - timedelta(minutes=minutes)
-    worst: dict[int, int] = {}
-    for sample in samples:
-        minute = int((sample.taken_at - start).total_seconds() // 60)
-        if 0 <= minute < minutes:
-            worst[minute] = max(
-                worst.get(minute, 0), _severity(sample, max_lag_seconds)
-            )
+def _availability(minutes: list[Minute], max_lag_seconds: float) -> list[dict]:
+    """One tracker bar per minute, coloured by the worst sample in it:
+    down, paused or lagging, fine, or no sample."""
     colours = ["bg-base-300", "bg-green-500", "bg-orange-400", "bg-red-600"]
     names = ["no sample", "replaying", "paused or lagging", "down"]
     bars = []
-    for minute in range(minutes):
-        level = worst.get(minute, 0)
-        at = timezone.localtime(start + timedelta(minutes=minute))
-        bars.append({"color": colours[level], "tooltip": f"{at:%H:%M} {names[level]}"})
+    for minute in minutes:
+        level = max(
+            (_severity(sample, max_lag_seconds) for sample in minute.samples), default=0
+        )
+        bars.append(
+            {"color": colours[level], "tooltip": f"{minute.label} {names[level]}"}
+        )
     return bars
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import template
 
 from dbops.ops import metrics, permissions, replication
+from dbops.routing import rule
 
 register = template.Library()
 
@@ -27,3 +28,15 @@ def replica_badge(context) -> dict:
         "badge": replication.badge(replication.replicas_now()),
         "link": request is not None and permissions.can_view_ops(request),
     }
+
+
+# One way to write sizes and durations on every page (the rule's, as in
+# `dbops status` and the badge): binary units named as such, seconds to 0.1.
+@register.filter(name="bytes")
+def bytes_filter(count: int | None) -> str:
+    return "—" if count is None else rule.format_bytes(count)
+
+
+@register.filter(name="seconds")
+def seconds_filter(seconds: float | None) -> str:
+    return "—" if seconds is None else rule.format_seconds(seconds)

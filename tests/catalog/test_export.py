@@ -179,6 +179,9 @@ def test_export_form_offers_the_three_formats_and_the_columns(admin_client, shel
         "json",
     ]
     assert "bookresource_author" in form.fields
+    # The columns as the admin names them: the model's verbose names.
+    labels = [form.fields[f"bookresource_{name}"].label for name in ("id", "isbn")]
+    assert labels == ["ID", "ISBN"]
 
 
 @pytest.mark.parametrize("path", ["export/file/", "export/"])

@@ -180,6 +180,10 @@ class Command(BaseCommand):
         except DatabaseError as exc:
             self.stderr.write(f"could not store samples: {exc}")
             connections[PRIMARY].close()
+        try:
+            metrics.note_reads()  # for the replica share of the last minutes
+        except OSError as exc:
+            self.stderr.write(f"could not note the read totals: {exc}")
         for row in now.replicas:
             if self.verbosity > 1:
                 self.stdout.write(

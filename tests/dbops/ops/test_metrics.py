@@ -272,3 +272,34 @@ def test_metrics_count_routing_decisions_by_reason_and_failovers_by_cause(
     assert _value(after, replica) - _value(before, replica) == 2
     if not settings.TEST_POOLER_PORT:  # behind PgBouncer the pooler reconnects
         assert _value(after, lost) - _value(before, lost) == 1
+
+
+def test_replica_share_of_the_last_minutes(tmp_path):
+    """Since start most reads went to the replica; in the last five minutes
+    (replay paused, say) none did: the page shows both."""
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    notes = {
+        start: {"default": 10, "replica": 90},
+        start + timedelta(minutes=4): {"default": 20, "replica": 180},
+        start + timedelta(minutes=6): {"default": 60, "replica": 180},
+    }
+    for at, reads in notes.items():
+        metrics.note_reads(path=tmp_path, now=at, reads=reads)
+    now = start + timedelta(minutes=10)
+    current = {"default": 110, "replica": 180}
+    recent = metrics.recent_replica_share(path=tmp_path, now=now, reads=current)
+    assert recent.since == start + timedelta(minutes=4)
+    assert recent.share == 0.0
+    assert metrics.share_between({}, current) == 180 / 290
+    # Notes older than RECENT_KEEP are dropped as new ones come.
+    later = start + metrics.RECENT_KEEP + timedelta(minutes=5)
+    metrics.note_reads(path=tmp_path, now=later, reads=current)
+    kept = metrics.recent_replica_share(path=tmp_path, now=later, reads=current)
+    assert kept.since == start + timedelta(minutes=6)
+
+
+def test_replica_share_counts_a_restarted_counter_from_zero():
+    assert metrics.share_between({"default": 50, "replica": 500}, {"replica": 5}) == 1.0
+    assert metrics.share_between({"default": 5}, {"default": 5}) is None
