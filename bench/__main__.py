@@ -9,7 +9,6 @@ against gunicorn, and prints and keeps the results.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
@@ -46,14 +45,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def quiet_request_log() -> None:
-    """Send the per-request JSON log to /dev/null: still formatted and
-    written, as in production, but not onto the terminal."""
-    for handler in logging.getLogger("dbops.requests").handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
-
-
 def load_paths() -> list[str]:
     from bench.pages import CHANGELIST
 
@@ -71,7 +62,7 @@ def run(args: argparse.Namespace, cluster) -> str:
     call_command("createcachetable", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     population = dataset.ensure(cluster, books=args.books, authors=args.authors)
-    quiet_request_log()
+    environment.quiet_request_log()
     client = pages.staff_client(pages.staff_user())
     cluster.wait_for_replay()
     results = pages.measure(client, pages.admin_pages(), samples=args.samples)

@@ -6,6 +6,7 @@ database URLs from the environment once, at import.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -51,3 +52,11 @@ def configure(cluster: Cluster) -> None:
     # The same key for this process and the gunicorn it starts, so that the
     # session made here logs the load test's clients in there.
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+
+
+def quiet_request_log() -> None:
+    """Send the per-request JSON log to /dev/null: still formatted and
+    written, as in production, but not onto the terminal."""
+    for handler in logging.getLogger("dbops.requests").handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115
