@@ -458,12 +458,6 @@ def clear_process_files(path: Path | None = None) -> None:
             entry.unlink(missing_ok=True)
 
 
-def mark_process_dead(pid: int, path: Path | None = None) -> None:
-    """For gunicorn's `child_exit` hook. Counters of a dead worker are kept
-    (they are part of the totals); this only drops its live gauges."""
-    multiprocess.mark_process_dead(pid, str(path or metrics_dir()))
-
-
 # --- /metrics ----------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Author, Book
-from console.bulk.service import import_csv
+from tests.imports import import_csv
 
 BOOKS_URL = "/admin/catalog/book/"
 AUTHORS_URL = "/admin/catalog/author/"

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Author, Book
 from console.bulk.pipeline import Problem
-from console.bulk.service import import_csv
+from tests.imports import import_csv
 
 AUTHORS_URL = "/admin/catalog/author/"
 BOOKS_URL = "/admin/catalog/book/"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from catalog.models import Author, Book
-from console.bulk.service import import_csv
+from tests.imports import import_csv
 
 # Huge fields are part of the point: the size health check would fail the
 # run now and then (it did, on a fresh clone), not the console.

@@ -74,7 +74,7 @@ def test_notes_export_streams_every_note(staff, cluster):
 def test_notes_import_takes_a_one_megabyte_content(db):
     """Note.content is unbounded: a 1 MB value is imported, not refused by
     the csv module's field size limit."""
-    from console.bulk.service import import_csv
+    from tests.imports import import_csv
 
     body = "x" * 1_000_000
     outcome = import_csv(

@@ -1,4 +1,5 @@
-"""Imports for scripts and tests: a CSV file in, what it did out."""
+"""Imports in the test process: a CSV file in, what it did out (the tests' way
+to run the pipeline that the admin and the job worker run)."""
 
 from __future__ import annotations
 
