@@ -198,9 +198,10 @@ LAG_CHART_OPTIONS = json.dumps(
         "scales": {
             "x": {
                 "border": {"dash": [5, 5], "width": 0},
-                # Sixty minutes: a tick every ten.
-                "ticks": {"color": "#9ca3af", "maxTicksLimit": 7, "autoSkip": True},
-                "grid": {"display": True, "tickWidth": 0},
+                # Sixty minutes, labelled on the round ten minutes only
+                # (`Minute.tick`): Chart.js would otherwise pick every ninth.
+                "ticks": {"color": "#9ca3af", "autoSkip": False, "maxRotation": 0},
+                "grid": {"display": False},
             },
             "y": {
                 "min": 0,
@@ -225,6 +226,11 @@ class Minute:
     def label(self) -> str:
         return f"{timezone.localtime(self.start):%H:%M}"
 
+    @property
+    def tick(self) -> str:
+        """The x axis label: the time on round ten minutes, else none."""
+        return self.label if timezone.localtime(self.start).minute % 10 == 0 else ""
+
     def worst(self, attribute: str) -> float | None:
         values = [v for s in self.samples if (v := getattr(s, attribute)) is not None]
         return max(values, default=None)
@@ -233,9 +239,10 @@ class Minute:
 def _by_minute(
     samples: list[LagSample], end: datetime, minutes: int = 60
 ) -> list[Minute]:
-    """The last `minutes` minutes up to `end`, oldest first: the bar strip
-    and both charts show the same span, one step per minute."""
-    start = end - timedelta(minutes=minutes)
+    """The last `minutes` whole minutes up to `end`, oldest first: the bar
+    strip and both charts show the same span, one step per minute."""
+    # Whole minutes, the last one the minute under way.
+    start = end.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
     buckets: list[list[LagSample]] = [[] for _ in range(minutes)]
     for sample in samples:
         index = int((sample.taken_at - start).total_seconds() // 60)
@@ -249,7 +256,7 @@ def _by_minute(
 def _lag_charts(minutes: list[Minute], now: replication.ReplicaNow) -> dict[str, str]:
     """The worst lag of each minute, and the rule's limit as a dashed line
     (above it the replica serves no reads)."""
-    labels = [minute.label for minute in minutes]
+    labels = [minute.tick for minute in minutes]
 
     def chart(label: str, values: list, limit: float, limit_label: str) -> str:
         line = {

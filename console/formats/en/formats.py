@@ -6,6 +6,6 @@ DATE_FORMAT = "Y-m-d"
 SHORT_DATE_FORMAT = "Y-m-d"
 DATETIME_FORMAT = "Y-m-d H:i:s T"
 SHORT_DATETIME_FORMAT = "Y-m-d H:i T"
-TIME_FORMAT = "H:i:s"
+TIME_FORMAT = "H:i:s T"
 DATE_INPUT_FORMATS = ["%Y-%m-%d"]
 DATETIME_INPUT_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
