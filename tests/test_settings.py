@@ -191,3 +191,27 @@ def test_runserver_with_the_database_down_says_so_and_serves(tmp_path):
     assert "Traceback" not in text
     assert "The primary database is not reachable: connection to server" in text
     assert "manage.py pgcluster up" in text
+
+
+def test_migrate_with_the_database_down_says_so():
+    clean = {key: value for key, value in os.environ.items() if key in {"PATH", "HOME"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=PROJECT,
+        env={
+            **clean,
+            "ENV_FILE": "/dev/null",
+            "DEBUG": "1",
+            "DEBUG_TOOLBAR": "0",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:1/console",
+            "DATABASE_REPLICA_URLS": "",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "The primary database is not reachable: connection to server" in (
+        result.stderr
+    )

@@ -15,9 +15,11 @@ import time
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.core.management.commands import migrate
+from django.db import OperationalError
 
 from dbops.ops import lock_retries, replication
 from dbops.routing.aliases import PRIMARY
+from dbops.routing.probes import error_text
 
 
 class Command(migrate.Command):
@@ -57,6 +59,14 @@ class Command(migrate.Command):
                 attempts,
                 on_retry=self._retrying,
             )
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "pgcode", None) is not None:
+                raise  # the server answered: its error is the message
+            raise CommandError(
+                f"The primary database is not reachable: {error_text(exc)}\n"
+                "Start the local cluster with `manage.py pgcluster up` (or "
+                "`make run`), or check DATABASE_URL."
+            ) from exc
         except lock_retries.LocksNotTaken as exc:
             raise CommandError(
                 f"{self.current_migration} could not take its locks in "
