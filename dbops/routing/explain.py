@@ -15,6 +15,7 @@ class RoutedQuery:
     sql: str
     milliseconds: float
     why: str
+    failed: bool = False
 
 
 def why_here(alias: str, sql: str) -> str:
@@ -29,6 +30,10 @@ def why_here(alias: str, sql: str) -> str:
     reason = scope.primary_reason()
     if reason:
         return f"must see the primary: {reason}"
+    if state.failed_replica and (
+        state.decision is None or state.decision.alias == PRIMARY
+    ):
+        return f"{state.failed_replica} failed in this request: served by the primary"
     if state.decision and state.decision.alias == PRIMARY:
         details = "; ".join(
             f"{replica}: {_replica_details(state, replica)}"

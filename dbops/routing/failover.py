@@ -112,7 +112,7 @@ def give_up_replica(alias: str, failure: Failure, exc: BaseException) -> None:
     metrics.REPLICA_FAILOVERS.labels(alias, failure.cause).inc()
     if failure.mark_down:
         monitor.monitor.mark_down(alias, reason)
-    scope.forget_decision()
+    scope.forget_decision(failed=alias)
 
 
 def retry_on_primary(execute, sql, params, many, context):

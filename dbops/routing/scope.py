@@ -48,6 +48,8 @@ class RoutingState:
     created_at: float = field(default_factory=time.monotonic)
     # The replica state this request routes on; its pages show the same.
     snapshot: Snapshot | None = None
+    # A replica whose read failed in this request (served by the primary).
+    failed_replica: str | None = None
 
 
 def request_snapshot() -> Snapshot:
@@ -157,12 +159,13 @@ def raise_write_token(position: int | None) -> None:
         state.decision = None
 
 
-def forget_decision() -> None:
-    """Make the next read choose again (a replica failed mid-request), on
-    the shared state that now marks it down."""
+def forget_decision(failed: str | None = None) -> None:
+    """Make the next read choose again (replica `failed` failed
+    mid-request), on the shared state that now marks it down."""
     state = current_state()
     state.decision = None
     state.snapshot = None
+    state.failed_replica = failed or state.failed_replica
 
 
 def _choose(state: RoutingState) -> Decision:

@@ -23,17 +23,23 @@ def recording() -> Iterator[list[RoutedQuery]]:
 
     def record(execute, sql, params, many, context):
         alias = context["connection"].alias
-        why = why_here(alias, sql)
+        last = queries[-1] if queries else None
+        if last and last.failed and last.sql == sql and last.alias != alias:
+            # The failover's retry (dbops.routing.failover), right after.
+            why = f"{last.alias} failed this read: served by the primary"
+        else:
+            why = why_here(alias, sql)
         started = time.perf_counter()
+        failed = False
         try:
             return execute(sql, params, many, context)
         except Exception as exc:
-            failed = type(exc).__name__
-            why += f"; failed ({failed}): a replica's read is retried on the primary"
+            failed = True
+            why += f"; failed ({type(exc).__name__})"
             raise
         finally:
             milliseconds = (time.perf_counter() - started) * 1000
-            queries.append(RoutedQuery(alias, sql, milliseconds, why))
+            queries.append(RoutedQuery(alias, sql, milliseconds, why, failed))
 
     with ExitStack() as stack:
         for alias in connections:

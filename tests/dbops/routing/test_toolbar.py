@@ -4,8 +4,10 @@ alias that served it and why, on the real pair."""
 from __future__ import annotations
 
 import pytest
+from django.db import connections
 from django.test import Client, RequestFactory
 
+from catalog.models import Author
 from dbops import routing
 from dbops.routing.toolbar import recording
 
@@ -86,3 +88,19 @@ def test_panel_shows_each_query_and_why(db, cluster, routing_urls):
     assert 'data-routed-alias="replica"' in html
     assert "a replica that may serve" in html
     assert "replica " in panel.nav_subtitle  # queries per alias
+
+
+def test_a_failed_replica_read_says_the_primary_served_it(db, cluster):
+    """The replica's connection is gone between two reads (closed under the
+    client, which a pooler would not hide): the primary serves the read,
+    and the panel says why."""
+    Author.objects.create(name="Ted Chiang")
+    cluster.wait_for_replay()
+    assert routing.read_alias() == "replica"
+    assert Author.objects.count() == 1  # opens the replica's connection
+    connections["replica"].connection.close()
+    with recording() as queries:
+        assert Author.objects.count() == 1
+    [served] = [q for q in queries if 'FROM "catalog_author"' in q.sql]
+    assert served.alias == "default"
+    assert served.why == "replica failed in this request: served by the primary"
