@@ -215,7 +215,7 @@ def server_timing(tally: QueryTally, total_seconds: float) -> str:
     show where a page's time went."""
 
     def entry(name: str, seconds: float, desc: str) -> str:
-        return f'{name};dur={seconds * 1000:.1f};desc="{desc}"'
+        return f'{name};dur={seconds * 1000:.2f};desc="{desc}"'
 
     entries = [
         entry(
