@@ -61,9 +61,16 @@ LOCK_OF = {
 }
 
 
-def _matches(pattern: str):
+def _whole_table_check(code: str, pattern: str, message: str) -> Check:
+    """A linter check (one statement at a time) for a regular expression."""
     regex = re.compile(pattern, re.I)
-    return lambda sql, **kwargs: bool(regex.search(sql))
+    return Check(
+        code=code,
+        fn=lambda sql, **kwargs: bool(regex.search(sql)),
+        message=message,
+        mode=CheckMode.ONE_LINER,
+        type=CheckType.WARNING,
+    )
 
 
 class ConsoleAnalyser(PostgresqlAnalyser):
@@ -73,26 +80,20 @@ class ConsoleAnalyser(PostgresqlAnalyser):
     # with VALIDATE CONSTRAINT, would not block.
     migration_checks = [
         *PostgresqlAnalyser.migration_checks,
-        Check(
-            code="ADD_FOREIGN_KEY",
-            fn=_matches(r"^ALTER TABLE .*(FOREIGN KEY|REFERENCES)(?!.*NOT VALID)"),
-            message="FOREIGN KEY checks every row",
-            mode=CheckMode.ONE_LINER,
-            type=CheckType.WARNING,
+        _whole_table_check(
+            "ADD_FOREIGN_KEY",
+            r"^ALTER TABLE .*(FOREIGN KEY|REFERENCES)(?!.*NOT VALID)",
+            "FOREIGN KEY checks every row",
         ),
-        Check(
-            code="ADD_CHECK",
-            fn=_matches(r"^ALTER TABLE .*ADD CONSTRAINT \S+ CHECK\b(?!.*NOT VALID)"),
-            message="CHECK constraint checks every row",
-            mode=CheckMode.ONE_LINER,
-            type=CheckType.WARNING,
+        _whole_table_check(
+            "ADD_CHECK",
+            r"^ALTER TABLE .*ADD CONSTRAINT \S+ CHECK\b(?!.*NOT VALID)",
+            "CHECK constraint checks every row",
         ),
-        Check(
-            code="ADD_UNIQUE_COLUMN",
-            fn=_matches(r"^ALTER TABLE .*ADD COLUMN .* UNIQUE\b"),
-            message="UNIQUE column builds its index",
-            mode=CheckMode.ONE_LINER,
-            type=CheckType.WARNING,
+        _whole_table_check(
+            "ADD_UNIQUE_COLUMN",
+            r"^ALTER TABLE .*ADD COLUMN .* UNIQUE\b",
+            "UNIQUE column builds its index",
         ),
     ]
 

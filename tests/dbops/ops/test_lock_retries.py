@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+from contextlib import contextmanager
 
 import psycopg2
 import pytest
@@ -134,28 +135,32 @@ def test_migration_retries_until_the_transaction_ends(widget_table, settings):
     assert _applied("0002_widget_name_index")
 
 
-def test_migrate_says_which_replica_is_far_behind(db, cluster, settings):
+@contextmanager
+def replica_behind(cluster, settings):
+    """The replica over the lag limit (replay paused behind a write) for the
+    block, then replaying again."""
     settings.REPLICA_MAX_LAG_BYTES = 1
     cluster.pause_replay()
     try:
         _writing()
         routing.reset()
-        errors = io.StringIO()
-        call_command("migrate", stderr=errors, stdout=io.StringIO(), verbosity=1)
-        assert "Warning: replica:" in errors.getvalue()
-        assert "serves no reads until then" in errors.getvalue()
+        yield
     finally:
         cluster.resume_replay()
         routing.reset()
 
 
+def test_migrate_says_which_replica_is_far_behind(db, cluster, settings):
+    errors = io.StringIO()
+    with replica_behind(cluster, settings):
+        call_command("migrate", stderr=errors, stdout=io.StringIO(), verbosity=1)
+    assert "Warning: replica:" in errors.getvalue()
+    assert "serves no reads until then" in errors.getvalue()
+
+
 def test_migrate_waits_for_a_replica_to_catch_up(db, cluster, settings):
-    settings.REPLICA_MAX_LAG_BYTES = 1
-    cluster.pause_replay()
-    try:
-        _writing()
-        routing.reset()
-        out, errors = ThreadOutput(), ThreadOutput()
+    out, errors = ThreadOutput(), ThreadOutput()
+    with replica_behind(cluster, settings):
         runner, outcome = _in_thread(
             "--wait-for-replicas", "60", stdout=out, stderr=errors
         )
@@ -165,8 +170,5 @@ def test_migrate_waits_for_a_replica_to_catch_up(db, cluster, settings):
         finally:
             cluster.resume_replay()
             runner.join(timeout=60)
-        assert outcome == {"done": True}
-        assert "Warning" not in errors.text()
-    finally:
-        cluster.resume_replay()
-        routing.reset()
+    assert outcome == {"done": True}
+    assert "Warning" not in errors.text()
