@@ -148,11 +148,13 @@ class Reporter(threading.Thread):
         self.waiting_for = ""
         self.cancel_requested = False
         self._written: tuple[int, str] | None = None
-        self._stop = threading.Event()
+        # Not `_stop`: that is Thread's own method, which join() calls (it
+        # raised TypeError at the end of every job).
+        self._stopping = threading.Event()
 
     def run(self) -> None:
         try:
-            while not self._stop.wait(REPORT_EVERY):
+            while not self._stopping.wait(REPORT_EVERY):
                 self._report()
         finally:
             connections.close_all()
@@ -169,7 +171,7 @@ class Reporter(threading.Thread):
             logger.warning("import %s: progress not written", self.upload_id)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.join()
 
 
@@ -229,9 +231,6 @@ def run_import(upload_id: int) -> str:
                 between_batches=between_batches,
             )
         outcome = merged.state if merged else "skipped"
-    except pipeline.Cancelled:
-        outcome = Import.State.CANCELLED
-        _finish(upload_id, Import.State.CANCELLED, "")
     except Exception as exc:
         _finish(upload_id, Import.State.FAILED, pipeline.merge_failure(exc))
         raise

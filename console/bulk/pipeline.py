@@ -274,8 +274,10 @@ def merge(
     None when the upload is no longer in one of `from_states` (another
     confirm took it, or it expired). Otherwise the Import as it ended: done,
     or refused with the problems found now. `between_batches(rows_done)` runs
-    after each batch and may raise Cancelled; with no batch size, the file is
-    one batch (the request path: a fixed number of queries for any size).
+    after each batch and may raise Cancelled: then nothing is written and the
+    Import ends cancelled, in the same transaction. With no batch size, the
+    file is one batch (the request path: a fixed number of queries for any
+    size).
 
     The transaction holds an advisory lock on the upload: two confirms of one
     upload run one after the other, the second finding it taken, and a job
@@ -304,17 +306,27 @@ def merge(
             size = batch_rows or upload.total_rows
             inserting, updating = sql.insert(spec), sql.update(spec, upload.columns)
             done = 0
-            for first in range(1, upload.total_rows + 1, size):
-                batch = {**params, "first": first, "last": first + size - 1}
-                cursor.execute(inserting, batch)
-                if updating and "id" in upload.columns:
-                    cursor.execute(updating, batch)
-                done = min(first + size - 1, upload.total_rows)
-                if between_batches:
-                    between_batches(done)
+            cancelled = False
+            try:
+                # A savepoint: a cancel undoes the batches but keeps the lock
+                # until the cancel is recorded, so that the job never looks
+                # like one whose worker died (jobs.settle) in between.
+                with transaction.atomic(using=PRIMARY):
+                    for first in range(1, upload.total_rows + 1, size):
+                        batch = {**params, "first": first, "last": first + size - 1}
+                        cursor.execute(inserting, batch)
+                        if updating and "id" in upload.columns:
+                            cursor.execute(updating, batch)
+                        done = min(first + size - 1, upload.total_rows)
+                        if between_batches:
+                            between_batches(done)
+            except Cancelled:
+                cancelled = True
             cursor.execute(
                 f"DELETE FROM {sql.STAGING_TABLE} WHERE upload_id = %s", [upload.pk]
             )
+            if cancelled:
+                return _record_cancel(upload)
         upload.state = Import.State.DONE
         upload.done_rows = done
         upload.finished_at = timezone.now()
@@ -329,6 +341,15 @@ def merge(
         upload.new_rows,
         upload.updated_rows,
     )
+    return upload
+
+
+def _record_cancel(upload: Import) -> Import:
+    upload.state = Import.State.CANCELLED
+    upload.new_rows = upload.updated_rows = upload.unchanged_rows = 0
+    upload.finished_at = timezone.now()
+    upload.message = upload.waiting_for = ""
+    upload.save(using=PRIMARY, update_fields=[*RESULT_FIELDS, "message", "waiting_for"])
     return upload
 
 

@@ -4,6 +4,7 @@ cancels, paced by the replica's lag, and read-your-writes past their end."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -219,3 +220,39 @@ def test_small_upload_merges_in_the_request_without_a_job(importer, cluster):
     )
     assert confirmed.url.endswith(BOOKS_URL)
     assert Book.objects.using("default").count() == 10
+
+
+def test_progress_reporter_stops_cleanly(db):
+    """Its stop event was called `_stop`, the name of Thread's own method
+    that join() calls: every job ended in a TypeError, its task failed."""
+    reporter = jobs.Reporter(upload_id=0)
+    reporter.start()
+    reporter.stop()
+    assert not reporter.is_alive()
+
+
+def test_cancel_is_recorded_under_the_merges_lock(importer):
+    """A cancelled merge records its end in its own transaction: between the
+    rollback and a second transaction the job looked as if its worker had
+    died, and a page read then showed it failed."""
+    from console.bulk import pipeline, spec
+
+    upload = pipeline.stage(
+        spec=spec.for_model(Book),
+        stream=io.BytesIO(books_csv(300)),
+        owner_id=None,
+        file_name="books.csv",
+    )
+
+    def cancel_after_the_first_batch(done: int) -> None:
+        raise pipeline.Cancelled
+
+    ended = pipeline.merge(
+        spec=spec.for_model(Book),
+        upload=upload,
+        batch_rows=100,
+        between_batches=cancel_after_the_first_batch,
+    )
+    assert ended is not None and ended.state == Import.State.CANCELLED
+    assert current(upload).state == Import.State.CANCELLED
+    assert Book.objects.using("default").count() == 0
