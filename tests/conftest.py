@@ -107,6 +107,14 @@ def transactional_db(db):
     return db
 
 
+@pytest.fixture
+def admin_client(admin_client, cluster):
+    """pytest-django's superuser client, once the replica has its session
+    (why: tests/clients.py)."""
+    cluster.wait_for_replay()
+    return admin_client
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

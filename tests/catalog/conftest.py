@@ -6,13 +6,6 @@ from catalog.models import Author, Book
 
 
 @pytest.fixture
-def admin_client(admin_client, cluster):
-    """pytest-django's superuser client, once the replica has its session."""
-    cluster.wait_for_replay()
-    return admin_client
-
-
-@pytest.fixture
 def books(db, cluster) -> list[Book]:
     """30 books by three authors, replayed on the replica."""
     authors = Author.objects.bulk_create(

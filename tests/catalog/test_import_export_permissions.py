@@ -6,24 +6,13 @@ permissions."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from catalog.models import Author, Book
 from notes.models import Note
+from tests.clients import logged_in_client
 
 MODELS = ["catalog/author", "catalog/book", "notes/note"]
-
-
-def _staff(django_user_model, username: str, *codenames: str) -> Client:
-    user = django_user_model.objects.create_user(
-        username=username, password="pw-for-tests", is_staff=True
-    )
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _import_urls(model: str) -> list[tuple[str, str, dict]]:
@@ -54,21 +43,19 @@ def rows(db):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_staff_without_permissions_can_neither_import_nor_export(
-    rows, django_user_model, model
-):
+def test_staff_without_permissions_can_neither_import_nor_export(rows, cluster, model):
     """A staff user with no permissions gets 403 on every URL of both flows."""
-    client = _staff(django_user_model, "nobody")
+    client = logged_in_client(cluster, "nobody")
     for method, url, data in _import_urls(model) + _export_urls(model):
         response = getattr(client, method)(url, data)
         assert response.status_code == 403, (method, url, response.status_code)
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_view_permission_exports_but_does_not_import(rows, django_user_model, model):
+def test_view_permission_exports_but_does_not_import(rows, cluster, model):
     """View permission opens the export (the download too), not the import."""
     name = model.split("/")[1]
-    client = _staff(django_user_model, "viewer", f"view_{name}")
+    client = logged_in_client(cluster, "viewer", f"view_{name}")
     for method, url, data in _import_urls(model):
         response = getattr(client, method)(url, data)
         assert response.status_code == 403, (method, url)
@@ -78,31 +65,31 @@ def test_view_permission_exports_but_does_not_import(rows, django_user_model, mo
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_import_needs_add_and_change(rows, django_user_model, model):
+def test_import_needs_add_and_change(rows, cluster, model):
     """Add alone or change alone is not enough to import; both are."""
     name = model.split("/")[1]
     for codenames in ([f"add_{name}"], [f"change_{name}"]):
-        client = _staff(django_user_model, "half-" + codenames[0], *codenames)
+        client = logged_in_client(cluster, "half-" + codenames[0], *codenames)
         assert client.get(f"/admin/{model}/import/").status_code == 403
-    client = _staff(django_user_model, "importer", f"add_{name}", f"change_{name}")
+    client = logged_in_client(cluster, "importer", f"add_{name}", f"change_{name}")
     assert client.get(f"/admin/{model}/import/").status_code == 200
 
 
-def test_notes_pages_need_the_note_permissions(rows, django_user_model):
+def test_notes_pages_need_the_note_permissions(rows, cluster):
     """The notes list needs view, the form add, the delete delete."""
     note = Note.objects.get()
-    nobody = _staff(django_user_model, "nobody")
+    nobody = logged_in_client(cluster, "nobody")
     assert nobody.get("/notes/").status_code == 403
     assert nobody.get("/notes/create/").status_code == 403
     assert nobody.post("/notes/create/", {"title": "x"}).status_code == 403
     assert nobody.post(f"/notes/{note.pk}/delete/").status_code == 403
     assert Note.objects.filter(title="x").count() == 0
 
-    viewer = _staff(django_user_model, "viewer", "view_note")
+    viewer = logged_in_client(cluster, "viewer", "view_note")
     assert viewer.get("/notes/").status_code == 200
     assert viewer.post(f"/notes/{note.pk}/delete/").status_code == 403
-    writer = _staff(django_user_model, "writer", "view_note", "add_note")
+    writer = logged_in_client(cluster, "writer", "view_note", "add_note")
     assert writer.post("/notes/create/", {"title": "x"}).status_code == 302
-    deleter = _staff(django_user_model, "deleter", "view_note", "delete_note")
+    deleter = logged_in_client(cluster, "deleter", "view_note", "delete_note")
     assert deleter.post(f"/notes/{note.pk}/delete/").status_code == 302
     assert not Note.objects.filter(pk=note.pk).exists()

@@ -7,13 +7,6 @@ from notes.models import Note
 
 
 @pytest.fixture
-def admin_client(admin_client, cluster):
-    """pytest-django's superuser client, once the replica has its session."""
-    cluster.wait_for_replay()
-    return admin_client
-
-
-@pytest.fixture
 def non_staff_client(client, db, cluster):
     """A logged-in user without staff rights."""
     client.force_login(User.objects.create_user("reader", password="x"))

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from catalog.models import Author
 from notes.models import Note
+from tests.clients import logged_in_client
 
 LOGIN = "login"  # a redirect to the admin login page
 
@@ -60,18 +60,8 @@ def records(db, cluster) -> dict[str, int]:
 
 
 def login_as(cluster, *, staff: bool, codenames: tuple[str, ...] = ()) -> Client:
-    user = User.objects.create_user(
-        username=f"user-{staff}-{'-'.join(codenames)}",
-        password="pw-for-tests",
-        is_staff=staff,
-    )
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    # The session is on the primary; let the replica have it, as it would by
-    # the time a real visitor clicks.
-    cluster.wait_for_replay()
-    return client
+    username = f"user-{staff}-{'-'.join(codenames)}"
+    return logged_in_client(cluster, username, *codenames, is_staff=staff)
 
 
 def call(client: Client, page: Page, records: dict[str, int]):

@@ -54,11 +54,11 @@ def test_request_counts_two_replica_reads_and_one_primary_write(db, client, sett
     }
 
 
-def test_server_timing_header_has_each_alias_time(superuser_client, settings):
+def test_server_timing_header_has_each_alias_time(admin_client, settings):
     """Devtools show staff where a page's time went: the database time per
     alias that served the request, and the whole request's."""
     settings.ROOT_URLCONF = "tests.dbops.ops_urls"
-    response = superuser_client.post("/counted/")
+    response = admin_client.post("/counted/")
     header = response["Server-Timing"]
     entries = {
         name.strip(): dict(p.strip().split("=", 1) for p in params)
@@ -81,10 +81,10 @@ def test_server_timing_is_for_staff_only(db, client, settings):
 @pytest.mark.parametrize(
     "name", ["admin:index", "admin:auth_user_changelist", "admin:auth_user_add"]
 )
-def test_admin_footer_shows_this_requests_counts(superuser_client, name):
+def test_admin_footer_shows_this_requests_counts(admin_client, name):
     """Every admin page (index, change list, change form) ends with the
     request's queries per alias."""
-    html = superuser_client.get(reverse(name)).content.decode()
+    html = admin_client.get(reverse(name)).content.decode()
     assert 'id="dbops-query-footer"' in html
     footer = html[html.index('id="dbops-query-footer"') :]
     assert re.search(r'data-alias="(default|replica)" data-reads="[1-9]', footer)

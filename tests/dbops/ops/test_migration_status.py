@@ -145,9 +145,9 @@ def test_unapplied_index_without_concurrently_is_a_heavy_lock(db, probe_app):
     assert status.pending_changes is None
 
 
-def test_migrations_page_shows_unapplied_and_model_changes(superuser_client, probe_app):
+def test_migrations_page_shows_unapplied_and_model_changes(admin_client, probe_app):
     with probe_app:
-        html = superuser_client.get(reverse("admin:dbops_migrations")).content.decode()
+        html = admin_client.get(reverse("admin:dbops_migrations")).content.decode()
     assert 'data-migration="opsprobe.0001_initial" data-applied="no"' in html
     assert 'data-migration="opsprobe.0002_widget_name_index" data-applied="no"' in html
     assert 'data-migration="dbops.0001_initial" data-applied="yes"' in html

@@ -33,9 +33,9 @@ def test_ops_page_staff_with_permission_sees_it(ops_client, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_ops_page_superuser_sees_it(superuser_client, name):
+def test_ops_page_superuser_sees_it(admin_client, name):
     """Superusers have every permission."""
-    assert superuser_client.get(reverse(name)).status_code == 200
+    assert admin_client.get(reverse(name)).status_code == 200
 
 
 def test_ops_page_non_staff_user_goes_to_login(db, client, django_user_model):
