@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django.utils.functional import empty
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -228,6 +229,19 @@ def server_timing(tally: QueryTally, total_seconds: float) -> str:
     return ", ".join([*entries, entry("total", total_seconds, "request")])
 
 
+def _known_staff(request) -> bool:
+    """Whether the request's user, if the request looked it up, is staff.
+
+    Never looks the user up itself: a view that did not (the health
+    endpoints) would pay the session and user queries for a header, and
+    with the servers down get an error instead of its answer.
+    """
+    user = getattr(request, "user", None)
+    if getattr(user, "_wrapped", user) is empty:  # AuthenticationMiddleware's lazy user
+        return False
+    return bool(user is not None and user.is_staff)
+
+
 class QueryCountMiddleware:
     """Opens a fresh query tally for each request and tells staff's browsers
     the time per alias (`Server-Timing`)."""
@@ -241,8 +255,7 @@ class QueryCountMiddleware:
             response = self.get_response(request)
         # Staff only: others are not told the servers' names and times.
         # Until the headers: a streamed body's queries come after them.
-        user = getattr(request, "user", None)
-        if user is not None and user.is_staff:
+        if _known_staff(request):
             response["Server-Timing"] = server_timing(
                 tally, time.perf_counter() - started
             )

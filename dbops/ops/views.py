@@ -28,11 +28,13 @@ from dbops.ops import (
     server_statements,
 )
 from dbops.routing import rule
+from dbops.routing.middleware import reads_no_user
 
 # --- Health endpoints -----------------------------------------------------------
 
 
 @never_cache
+@reads_no_user
 def healthz(request):
     """Liveness: the process answers. Touches no database on purpose, so
     that a database outage does not get the app servers restarted."""
@@ -40,6 +42,7 @@ def healthz(request):
 
 
 @never_cache
+@reads_no_user
 def readyz(request):
     """Readiness: 200 while the primary answers, 503 when it does not."""
     report = replication.readiness()

@@ -28,6 +28,15 @@ PRIMARY_URL_SUFFIXES = (
 )
 
 
+def reads_no_user(view):
+    """Marks a view that needs neither the session nor the user (the health
+    endpoints): the middleware then looks neither up, so that a signed-in
+    browser's cookie costs such a view no query, and no error when the
+    servers are down."""
+    view.reads_no_user = True
+    return view
+
+
 def is_admin_form(resolver_match) -> bool:
     if resolver_match is None or "admin" not in resolver_match.namespaces:
         return False
@@ -53,6 +62,8 @@ class RoutingMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         if is_admin_form(request.resolver_match):
             scope.force_primary_for_request("admin-form")
+        if getattr(view_func, "reads_no_user", False):
+            return None
         # Read-your-writes by user (reading the session here). An error in
         # process_view would skip process_exception and become a 500: the
         # view meets the same outage and answers 503.

@@ -2,28 +2,84 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from django.db import connections
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+
+from dbops import routing
 
 
 def _capture_all():
     return [CaptureQueriesContext(connections[alias]) for alias in connections]
 
 
-def test_healthz_touches_no_database(db, client):
-    """Liveness answers without a single query on any alias."""
+@contextmanager
+def _unreachable_servers():
+    """Every alias pointed at a port where nothing listens, as when the
+    primary and the replicas are all down."""
+    ports = {alias: connections[alias].settings_dict["PORT"] for alias in connections}
+    for alias in connections:
+        connections[alias].close()
+        connections[alias].settings_dict["PORT"] = 1
+    try:
+        yield
+    finally:
+        for alias, port in ports.items():
+            connections[alias].close()
+            connections[alias].settings_dict["PORT"] = port
+        routing.reset()
+
+
+def _queries_of(client: Client, url: str):
     contexts = _capture_all()
     for context in contexts:
         context.__enter__()
     try:
-        response = client.get("/healthz")
+        response = client.get(url)
     finally:
         for context in contexts:
             context.__exit__(None, None, None)
+    return response, [query["sql"] for context in contexts for query in context]
+
+
+def test_healthz_touches_no_database(db, client):
+    """Liveness answers without a single query on any alias."""
+    response, queries = _queries_of(client, "/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-    assert sum(len(context) for context in contexts) == 0
+    assert queries == []
     assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_of_a_signed_in_browser_touches_no_database(admin_client):
+    """A session cookie does not make liveness read the session or the user
+    (and, for them, probe the replicas)."""
+    response, queries = _queries_of(admin_client, "/healthz")
+    assert response.status_code == 200
+    assert queries == []
+
+
+def test_health_endpoints_of_a_signed_in_browser_with_every_server_down(
+    admin_client,
+):
+    """Liveness stays 200 and readiness answers its 503, never a 500: a
+    session cookie makes neither look the user up."""
+    with _unreachable_servers():
+        assert admin_client.get("/healthz").status_code == 200
+        response = admin_client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["databases"]["default"]["ok"] is False
+
+
+def test_readyz_of_a_signed_in_browser_reads_no_session(admin_client):
+    """Readiness measures the servers, not the visitor: no session or user
+    query, whoever asks."""
+    _, queries = _queries_of(admin_client, "/readyz")
+    assert queries
+    assert not [sql for sql in queries if "django_session" in sql]
+    assert not [sql for sql in queries if "auth_user" in sql]
 
 
 def test_readyz_reports_each_alias(db, client):
