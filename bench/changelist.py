@@ -4,9 +4,10 @@ the stock Django admin on the same rows (`bench/stock_settings.py`), next to
 the SQL floor of reading the same 50 rows by OFFSET and by seeking on the
 primary key.
 
-    .venv/bin/python -m bench.changelist [--samples 20]
+    .venv/bin/python -m bench.changelist [--samples 20] [--rounds 3]
 
-Each admin is measured in a process of its own (they are two settings).
+Each admin is measured in a process of its own (they are two settings),
+in rounds that alternate which goes first; CPU is compared round by round.
 
 Needs the bench cluster loaded (`python -m bench --no-load --keep-running`
 once); starts it if it is stopped.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import statistics
 import subprocess
@@ -39,8 +41,9 @@ SEEK_SQL = (
 )
 
 
-def measure(samples: int, title: str) -> None:
-    """This process's admin: wall and CPU time per page, and its HTML."""
+def measure(samples: int) -> dict:
+    """This process's admin: wall and CPU milliseconds of each request per
+    page, and the page's HTML (plain and gzipped bytes)."""
     import django
 
     django.setup()
@@ -48,8 +51,7 @@ def measure(samples: int, title: str) -> None:
 
     quiet_request_log()
     client = staff_client(staff_user())
-    print(f"\n{title}")
-    print(f"{'page':<28}{'wall p50':>10}{'CPU p50':>10}{'HTML':>10}{'gzip':>9}")
+    figures = {}
     for label, number in PAGES.items():
         # The stock paginator's pages count from 1 as the console's do.
         url = f"{CHANGELIST}?p={number}"
@@ -62,10 +64,52 @@ def measure(samples: int, title: str) -> None:
             client.get(url)
             walls.append((time.perf_counter() - wall) * 1000)
             cpus.append((time.process_time() - cpu) * 1000)
+        figures[label] = {
+            "walls": walls,
+            "cpus": cpus,
+            "html": len(body),
+            "gzip": len(gzip.compress(body)),
+        }
+    return figures
+
+
+def run_worker(admin: str, samples: int) -> dict:
+    """One round of one admin, in a process of its own (two settings)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.changelist", "--worker", admin,
+         "--samples", str(samples)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(title: str, rounds: list[dict]) -> None:
+    print(f"\n{title}")
+    print(f"{'page':<28}{'wall p50':>10}{'CPU p50':>10}{'HTML':>10}{'gzip':>9}")
+    for label in PAGES:
+        walls = [ms for figures in rounds for ms in figures[label]["walls"]]
+        cpus = [ms for figures in rounds for ms in figures[label]["cpus"]]
+        html, packed = rounds[0][label]["html"], rounds[0][label]["gzip"]
         print(
-            f"{label:<28}{statistics.median(walls):>8.0f}ms{statistics.median(cpus):>8.0f}ms"
-            f"{len(body) / 1024:>8.0f}KB{len(gzip.compress(body)) / 1024:>7.0f}KB"
+            f"{label:<28}{statistics.median(walls):>8.0f}ms"
+            f"{statistics.median(cpus):>8.0f}ms"
+            f"{html / 1024:>8.0f}KB{packed / 1024:>7.0f}KB"
         )
+
+
+def compare(console: list[dict], stock: list[dict]) -> None:
+    """CPU per page, console over stock, round by round: each round's two
+    processes ran back to back, so a slower spell of the machine (a shared
+    VM's) weighs on both sides of a ratio."""
+    print("\nCPU p50, console / stock, per round:")
+    for label in PAGES:
+        ratios = [
+            statistics.median(ours[label]["cpus"])
+            / statistics.median(theirs[label]["cpus"])
+            for ours, theirs in zip(console, stock, strict=True)
+        ]
+        shown = "  ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(f"  {label:<28}{shown}   median {statistics.median(ratios):.2f}")
 
 
 def _prepare() -> None:
@@ -96,24 +140,33 @@ def floor(cluster) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.changelist")
-    parser.add_argument("--samples", type=int, default=20)
-    parser.add_argument("--stock", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--samples", type=int, default=20, help="per page and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--worker", choices=["console", "stock"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     cluster = bench_cluster()
     cluster.up()
     configure(cluster)
-    if args.stock:
-        os.environ["DJANGO_SETTINGS_MODULE"] = "bench.stock_settings"
-        measure(args.samples, "Stock Django admin (ModelAdmin, its paginator counts)")
+    if args.worker:
+        if args.worker == "stock":
+            os.environ["DJANGO_SETTINGS_MODULE"] = "bench.stock_settings"
+        print(json.dumps(measure(args.samples)))
         return
     _prepare()
-    measure(args.samples, "Console (unfold, estimated count, seek on deep pages)")
-    sys.stdout.flush()
-    subprocess.run(
-        [sys.executable, "-m", "bench.changelist", "--stock",
-         "--samples", str(args.samples)],
-        check=True,
-    )  # fmt: skip
+    console: list[dict] = []
+    stock: list[dict] = []
+    for number in range(args.rounds):
+        # Alternate which goes first, so that neither always meets a
+        # machine just warmed or just disturbed by the other.
+        order = ["console", "stock"] if number % 2 == 0 else ["stock", "console"]
+        for admin in order:
+            figures = run_worker(admin, args.samples)
+            (console if admin == "console" else stock).append(figures)
+    report("Console (unfold, estimated count, seek on deep pages)", console)
+    report("Stock Django admin (ModelAdmin, its paginator counts)", stock)
+    compare(console, stock)
     floor(cluster)
 
 

@@ -8,10 +8,7 @@ author.
 
 from __future__ import annotations
 
-from functools import cache
-
 from django.contrib import admin
-from django.contrib.admin import helpers
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
@@ -19,7 +16,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, checkbox
+from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import (
     AutocompleteSelectFilter,
     DropdownFilter,
@@ -74,37 +71,6 @@ class HasIsbnFilter(RadioFilter):
         return queryset
 
 
-@cache
-def row_checkbox_html() -> str:
-    """unfold's row checkbox, rendered once, as a format string for the pk."""
-    marker = "__pk__"
-    html = checkbox.render(helpers.ACTION_CHECKBOX_NAME, marker)
-    return html.replace("{", "{{").replace("}", "}}").replace(marker, "{pk}")
-
-
-class RowCheckboxMixin:
-    """unfold's changelist rows without template work repeated per row.
-
-    unfold renders every row's checkbox through the widget's template: on a
-    100-row changelist that is a quarter of the page's CPU time (about 22 ms
-    of 95 on the benchmark machine). The markup differs only in the value, so
-    it is rendered once and filled in; the HTML is the same.
-    """
-
-    # unfold's row template asks for `cl.model_admin.list_sections` twice per
-    # row; missing, each failed lookup makes Django's template engine list
-    # every attribute of the ModelAdmin (dir()), about 13 ms of CPU per
-    # 100-row page. Empty, it means what missing means: no sections.
-    list_sections: tuple = ()
-
-    def action_checkbox(self, obj) -> str:
-        return format_html(row_checkbox_html(), pk=obj.pk)
-
-    action_checkbox.short_description = (  # type: ignore[attr-defined]
-        ModelAdmin.action_checkbox.short_description  # type: ignore[attr-defined]
-    )
-
-
 def book_counts() -> Coalesce:
     """Books per author as a correlated subquery.
 
@@ -123,9 +89,7 @@ def book_counts() -> Coalesce:
 
 
 @admin.register(Author)
-class AuthorAdmin(
-    CheckedParametersMixin, RowCheckboxMixin, ModelAdmin, ImportExportAdmin
-):
+class AuthorAdmin(CheckedParametersMixin, ModelAdmin, ImportExportAdmin):
     resource_classes = [AuthorResource]
     list_display = ["name", "country", "book_count", "created_at"]
     search_fields = ["name"]
@@ -134,8 +98,8 @@ class AuthorAdmin(
     list_filter_submit = True
     readonly_fields = ["created_at"]
     paginator = EstimatedCountPaginator
-    # Nearly all of a page's time is rendering unfold's markup per row (SQL
-    # is a few ms even at a million rows): 50 rows keep it well under 100 ms.
+    # A page's time is mostly Python (its SQL is a few ms even at a million
+    # rows): 50 rows, the stock admin's CPU per page (docs/benchmarks.md).
     list_per_page = 50
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -156,9 +120,7 @@ class AuthorAdmin(
 
 
 @admin.register(Book)
-class BookAdmin(
-    CheckedParametersMixin, RowCheckboxMixin, ModelAdmin, ImportExportAdmin
-):
+class BookAdmin(CheckedParametersMixin, ModelAdmin, ImportExportAdmin):
     resource_classes = [BookResource]
     list_display = ["title", "author", "published", "isbn"]
     list_select_related = ["author"]
@@ -175,8 +137,8 @@ class BookAdmin(
     autocomplete_fields = ["author"]
     readonly_fields = ["created_at"]
     paginator = EstimatedCountPaginator
-    # Nearly all of a page's time is rendering unfold's markup per row (SQL
-    # is a few ms even at a million rows): 50 rows keep it well under 100 ms.
+    # A page's time is mostly Python (its SQL is a few ms even at a million
+    # rows): 50 rows, the stock admin's CPU per page (docs/benchmarks.md).
     list_per_page = 50
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER

@@ -5,7 +5,9 @@ unfold's `items_for_result` (unfold/templatetags/unfold_list.py) calls
 the cells' `data-label`: on a 50-row book changelist that is 306 header
 computations, each rendering the select-all checkbox through its widget
 template, about a quarter of the page's CPU. The headers are the same for
-every row of a page, so they are worked out once per changelist and reused.
+every row of a page, so they are worked out once per changelist and reused:
+by unfold's rows (users, groups, and the changelists that
+console/bigtables/result_list.py leaves to unfold) and by the console's.
 No setting or subclass reaches this function, hence the patch; it fails at
 start-up, not silently, if unfold renames what it replaces.
 """

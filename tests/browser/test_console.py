@@ -183,3 +183,27 @@ def test_browser_badge_follows_the_replica(staff_page, cluster):
     finally:
         cluster.start("replica")
         cluster.wait_until_ready("replica")
+
+
+def test_browser_book_rows_select_and_run_an_action(staff_page, cluster):
+    """The changelist's rows (console/bigtables/result_list.py): a row's
+    checkbox selects it for the admin's actions, as unfold's rows do, and
+    the delete action deletes that row only."""
+    from catalog.models import Author, Book
+
+    author = Author.objects.create(name="Italo Calvino", country="IT")
+    kept = Book.objects.create(title="Invisible Cities", author=author)
+    doomed = Book.objects.create(title="The Baron in the Trees", author=author)
+    cluster.wait_for_replay()
+    staff_page.goto(f"{staff_page.base_url}/admin/catalog/book/")
+    row = staff_page.locator("tr", has_text="The Baron in the Trees")
+    assert row.get_by_role("link", name="The Baron in the Trees").is_visible()
+    row.get_by_role("checkbox").check()
+    staff_page.locator("select[name=action]").select_option("delete_selected")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    staff_page.screenshot(path=SCREENSHOTS / "books-changelist.png")
+    staff_page.get_by_role("button", name="Run").click()
+    staff_page.get_by_role("button", name="Yes, I’m sure").click()
+    staff_page.wait_for_url("**/admin/catalog/book/")
+    assert not Book.objects.filter(pk=doomed.pk).exists()
+    assert Book.objects.filter(pk=kept.pk).exists()
