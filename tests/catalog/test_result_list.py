@@ -15,6 +15,7 @@ from django.urls import reverse
 from unfold.templatetags import unfold_list
 
 from catalog.models import Author, Book
+from console.bigtables import result_list
 from console.bigtables.result_list import plain_columns
 from notes.models import Note
 
@@ -147,3 +148,14 @@ def test_row_actions_and_unfold_displays_go_to_unfolds_rows():
     labelled = SimpleNamespace(label=True)
     cl = _changelist(title=labelled)
     assert plain_columns(cl, [{"text": "t"}]) is None
+
+
+def test_a_changelist_left_to_unfold_gets_its_rows(admin_client, books, monkeypatch):
+    """Where `plain_columns` declines, the page carries unfold's own rows,
+    the same cells."""
+    url = reverse("admin:catalog_book_changelist")
+    ours = _cells(admin_client.get(url).content.decode())
+    monkeypatch.setattr(result_list, "plain_columns", lambda *args: None)
+    html = admin_client.get(url).content.decode()
+    assert "before:content-[attr(data-label)]" in html  # unfold's cell classes
+    assert _cells(html) == ours
