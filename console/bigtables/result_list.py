@@ -25,10 +25,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.admin import helpers
+
+# Django's own (private) naming of a column's class, as unfold uses it too.
+from django.contrib.admin.templatetags.admin_list import (  # type: ignore[attr-defined]
+    _coerce_field_name,
+)
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import (
     display_for_field,
     display_for_value,
+    label_for_field,
     lookup_field,
     quote,
 )
@@ -70,7 +76,9 @@ def plain_columns(cl, headers: list[dict], actions_row=None) -> list[Column] | N
         return None
     columns, linked = [], False
     for index, name in enumerate(cl.list_display):
-        attr = _display_attribute(cl, name)
+        # What Django shows in the column: a model field first, else the
+        # admin's or the model's callable or attribute.
+        _, attr = label_for_field(name, cl.model, admin, return_attr=True)
         if any(getattr(attr, option, False) for option in UNFOLD_DISPLAYS):
             return None
         links = name != CHECKBOX and _links(cl, name, first=not linked)
@@ -81,7 +89,8 @@ def plain_columns(cl, headers: list[dict], actions_row=None) -> list[Column] | N
             Column(
                 name=name,
                 label=str(headers[index]["text"]),
-                classes=f"field-{name}" + (" nowrap" if dated else ""),
+                classes=f"field-{_coerce_field_name(name, index)}"
+                + (" nowrap" if dated else ""),
                 links=links,
                 tag=tag,
             )
@@ -101,6 +110,7 @@ def rows_html(cl, columns: list[Column]) -> SafeString:
     )
     empty = cl.model_admin.get_empty_value_display()
     select_label = escape(gettext("Select record"))
+    labels = {column.name: escape(column.label) for column in columns}
     parts = []
     for result in cl.result_list:
         pk = escape(str(result.pk))
@@ -117,9 +127,9 @@ def rows_html(cl, columns: list[Column]) -> SafeString:
                 url = change_url.replace(PK_MARK, str(quote(result.pk)), 1)
                 shown = format_html('<a href="{}" class="cl-link">{}</a>', url, shown)
             classes = column.classes + (" nowrap" if nowrap else "")
-            label = escape(column.label)
             parts.append(
-                f'<{column.tag} class="cl {classes}" data-label="{label}">'
+                f'<{column.tag} class="cl {classes}" '
+                f'data-label="{labels[column.name]}">'
                 f"{conditional_escape(shown)}</{column.tag}>"
             )
         parts.append("</tr></tbody>")
@@ -174,14 +184,3 @@ def _model_field(cl, name: str) -> models.Field | None:
         return cl.lookup_opts.get_field(name)
     except FieldDoesNotExist:
         return None
-
-
-def _display_attribute(cl, name: str) -> object:
-    """The admin's or model's callable shown in a column, if it is one."""
-    if callable(name):
-        return name
-    for owner in (cl.model_admin, cl.model):
-        attr = getattr(owner, name, None)
-        if attr is not None and not isinstance(attr, models.Field):
-            return attr
-    return None

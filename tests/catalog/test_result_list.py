@@ -115,7 +115,7 @@ def _changelist(**admin) -> SimpleNamespace:
         formset=None,
         is_popup=False,
         model_admin=SimpleNamespace(**{**defaults, **admin}),
-        model=object,
+        model=Book,
         list_display=["title"],
         list_display_links=(),
         lookup_opts=Book._meta,
@@ -146,8 +146,9 @@ def test_other_changelists_go_to_unfolds_rows(change):
 def test_row_actions_and_unfold_displays_go_to_unfolds_rows():
     assert plain_columns(_changelist(), [{"text": "t"}], actions_row=[{}]) is None
     labelled = SimpleNamespace(label=True)
-    cl = _changelist(title=labelled)
-    assert plain_columns(cl, [{"text": "t"}]) is None
+    cl = _changelist(badge=labelled)
+    cl.list_display = ["title", "badge"]
+    assert plain_columns(cl, [{"text": "t"}, {"text": "b"}]) is None
 
 
 def test_a_changelist_left_to_unfold_gets_its_rows(admin_client, books, monkeypatch):
