@@ -57,7 +57,7 @@ bench: venv
 # through a transaction-pooling PgBouncer in front of every server
 # (CONSOLE_TEST_POOLER=1, see tests/settings.py), as deployments run it.
 test: venv
-	@scripts/ensure-system-packages.sh postgres chromium pgbouncer
+	@scripts/ensure-system-packages.sh postgres chromium pgbouncer faketime
 	$(PY) -m pytest
 	CONSOLE_TEST_POOLER=1 $(PY) -m pytest
 

@@ -3,6 +3,7 @@
 #   postgres  - PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup)
 #   chromium  - the browser that the Playwright tests drive
 #   pgbouncer - the connection pooler the routing tests and drills run behind
+#   faketime  - libfaketime, which skews a server's clock in the clock drills
 # As root it installs them with apt-get; otherwise it stops and says what to
 # install.
 set -euo pipefail
@@ -18,6 +19,8 @@ for need in "$@"; do
       [ -x /usr/bin/chromium ] || missing+=(chromium) ;;
     pgbouncer)
       command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer) ;;
+    faketime)
+      ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime) ;;
     *) echo "unknown need: $need" >&2; exit 2 ;;
   esac
 done

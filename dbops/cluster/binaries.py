@@ -52,3 +52,12 @@ def as_postgres() -> list[str]:
     # PostgreSQL refuses to run as root, so root runs it as the `postgres`
     # system user that the Debian package creates.
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+
+def faketime_library() -> str:
+    """Debian's libfaketime (package `faketime`), for the clock-skew drills."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    if not found:
+        raise ClusterError("libfaketime is missing: apt-get install faketime")
+    return found[0]

@@ -28,6 +28,7 @@ from dbops.cluster.binaries import (
     FALLBACK_ROOT,
     ClusterError,
     as_postgres,
+    faketime_library,
     find_bindir,
     postgres_can_reach,
 )
@@ -175,6 +176,31 @@ class Cluster:
             ["pgrep", "-P", str(postmaster)], capture_output=True, text=True
         ).stdout.split()
         return [postmaster, *map(int, children)]
+
+    @contextmanager
+    def clock_skewed(self, role: str, offset: str) -> Iterator[None]:
+        """The server restarted under libfaketime with its clock `offset`
+        away (`"-30s"`: 30 s slow) for the block, and restarted on the true
+        clock in any case: a host whose NTP has drifted or stepped. Only the
+        wall clock moves, as NTP moves it (DONT_FAKE_MONOTONIC)."""
+        preload = faketime_library()
+        self.stop(role)
+        try:
+            self._pg_ctl(
+                role, "start", "-w", "-t", "60", "-l", str(self._logfile(role)),
+                env={
+                    **os.environ,
+                    "LD_PRELOAD": preload,
+                    "FAKETIME": offset,
+                    "DONT_FAKE_MONOTONIC": "1",
+                },
+            )  # fmt: skip
+            self.wait_until_ready(role)
+            yield
+        finally:
+            self.stop(role)
+            self.start(role)
+            self.wait_until_ready(role)
 
     @contextmanager
     def cut_off(self, role: str) -> Iterator[None]:
@@ -427,16 +453,22 @@ class Cluster:
     def _logfile(self, role: str) -> Path:
         return self.data_root / f"{role}.log"
 
-    def _pg_ctl(self, role: str, *args: str) -> None:
+    def _pg_ctl(
+        self, role: str, *args: str, env: dict[str, str] | None = None
+    ) -> None:
         self._run(
             as_postgres()
-            + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), *args]
+            + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), *args],
+            env=env,
         )
 
     def _run(
-        self, command: list[str], check: bool = True
+        self,
+        command: list[str],
+        check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess:
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip()
             raise ClusterError(f"{' '.join(command)} failed: {detail}")

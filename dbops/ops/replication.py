@@ -119,6 +119,8 @@ def replicas_now(*, fresh: bool = False) -> ReplicaNow:
     measured now with `fresh`) with the rule's verdict for each replica."""
     snapshot = monitor.refresh() if fresh else scope.request_snapshot()
     limits = conf.limits()
+    # The figures as of the check (a replica that had replayed the primary's
+    # position then shows zero); the verdict bounds the lag as of now.
     rows = [
         ReplicaRow(status=state, verdict=snapshot.verdict(alias, limits=limits))
         for alias, state in snapshot.replicas.items()
@@ -231,7 +233,7 @@ class Readiness:
                 "serving": row.serving,
                 "replay_paused": row.status.replay_paused,
                 "lag_bytes": row.status.lag_bytes,
-                "lag_seconds": row.status.lag_seconds,
+                "lag_seconds": rule.bound_for_display(row.status.lag_seconds),
             }
         return {
             "status": "ok" if self.primary_up else "unavailable",
@@ -303,7 +305,9 @@ def _in_short(row: ReplicaRow) -> str:
             return f"down since {moment:%H:%M} UTC"
         return "down"
     if reason == rule.LAG_SECONDS:
-        return f"{rule.format_seconds(status.lag_seconds or 0)} behind"
+        if status.lag_seconds is None:
+            return "time lag not known yet"
+        return f"{rule.format_seconds(status.lag_seconds)} behind"
     if reason == rule.LAG_BYTES:
         return f"{rule.format_bytes(status.lag_bytes or 0)} behind"
     if reason == rule.PROMOTED:

@@ -49,7 +49,7 @@ def _replica_details(state: scope.RoutingState, alias: str) -> str:
     verdict = state.snapshot.verdict(alias, write_position=state.write_token)
     if not verdict.serving:
         return verdict.detail
-    replica = state.snapshot.replicas[alias]
+    replica = state.snapshot.replica(alias)
     return (
         f"{rule.format_seconds(replica.lag_seconds or 0)} and "
         f"{rule.format_bytes(replica.lag_bytes or 0)} behind, within the limits"

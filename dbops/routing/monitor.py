@@ -29,7 +29,8 @@ from dbops.routing.aliases import PRIMARY
 logger = logging.getLogger("dbops.routing")
 
 # The primary positions kept for time lag: at one check a second, a quarter
-# of an hour; older than that, the replica's own replay timestamp stands in.
+# of an hour. A replica that has replayed none of them has an unknown lag,
+# which counts as over the limit (rule.lag_seconds).
 HISTORY_LENGTH = 900
 # The servers an alias's probes reached, kept to tell a spread from a restart.
 SERVERS_KEPT = 10
@@ -44,6 +45,11 @@ class Snapshot:
     # wrote within READ_YOUR_WRITES_MAX_AGE (read-your-writes by user).
     user_positions: dict[int, int] = field(default_factory=dict)
 
+    def replica(self, alias: str) -> rule.ReplicaState:
+        """`alias` as of now: its time lag bounded at this moment, not at
+        the moment it was measured."""
+        return rule.aged(self.replicas[alias], now=time.monotonic())
+
     def verdict(
         self,
         alias: str,
@@ -52,7 +58,7 @@ class Snapshot:
         limits: rule.Limits | None = None,
     ) -> rule.Verdict:
         return rule.may_serve(
-            self.replicas[alias],
+            self.replica(alias),
             self.primary,
             limits=limits or conf.limits(),
             write_position=write_position,
@@ -73,7 +79,7 @@ class Monitor:
         self._snapshot: Snapshot | None = None
         self._history: deque[tuple[float, int]] = deque(maxlen=HISTORY_LENGTH)
         self._down: dict[str, _Down] = {}
-        self._back: dict[str, float] = {}  # alias -> time.time() it came back
+        self._back: dict[str, float] = {}  # alias -> time.monotonic() it came back
         # alias -> the servers its last probes reached, oldest first.
         self._servers: dict[str, deque[str]] = {}
         self._probers: dict[str, ThreadPoolExecutor] = {}
@@ -124,7 +130,7 @@ class Monitor:
                 if self._history and primary.position < self._history[-1][1]:
                     # Positions went back: another server is the primary now.
                     self._history.clear()
-                self._history.append((primary.checked_at, primary.position))
+                self._history.append((primary.measured_at, primary.position))
             history = list(self._history)
         aliases = conf.replica_aliases()
         if len(aliases) == 1:
@@ -167,7 +173,7 @@ class Monitor:
         down = self._down.get(alias)
         if down is not None and time.monotonic() < down.retry_at:
             return self._down_state(alias, down)
-        state, replay_age = probes.probe_replica(alias)
+        state = probes.probe_replica(alias)
         if not state.reachable:
             return self._down_state(alias, self._mark(alias, state.error))
         self._clear(alias)
@@ -175,6 +181,13 @@ class Monitor:
             servers = self._servers.setdefault(alias, deque(maxlen=SERVERS_KEPT))
             servers.append(state.server or "")
             spread = rule.spreads(list(servers))
+        # The lag is bounded as of the newest check of the primary, and aged
+        # from then (Snapshot.replica): a replica that has replayed the
+        # position of that check has zero lag as of it. A primary that does
+        # not answer takes no writes of the console's clients, so its last
+        # answer stays the reference and the replicas go on serving through
+        # the outage (a client's own write is still waited for).
+        as_of = history[-1][0] if history else time.monotonic()
         return replace(
             state,
             spread=spread,
@@ -184,15 +197,10 @@ class Monitor:
                 primary_position=primary.position,
                 replay_position=state.replay_position,
             ),
-            lag_seconds=round(
-                rule.lag_seconds(
-                    replay_position=state.replay_position,
-                    history=history,
-                    now=time.time(),
-                    replay_age=replay_age,
-                ),
-                1,
+            lag_seconds=rule.lag_seconds(
+                replay_position=state.replay_position, history=history, now=as_of
             ),
+            measured_at=as_of if primary.position is not None else time.monotonic(),
         )
 
     @staticmethod
@@ -236,8 +244,8 @@ class Monitor:
         with self._lock:
             was_down = self._down.pop(alias, None) is not None
             if was_down:
-                self._back[alias] = time.time()
-            elif time.time() - self._back.get(alias, 0) > rule.RAMP_SECONDS:
+                self._back[alias] = time.monotonic()
+            elif time.monotonic() - self._back.get(alias, 0) > rule.RAMP_SECONDS:
                 self._back.pop(alias, None)
         if was_down:
             logger.info(

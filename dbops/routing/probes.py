@@ -30,7 +30,6 @@ SELECT pg_is_in_recovery(),
        CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,
        pg_last_wal_receive_lsn()::text,
        pg_last_wal_replay_lsn()::text,
-       EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
        (SELECT CASE WHEN count(*) = 0 THEN false
                     WHEN bool_or(status = 'streaming') THEN true END
         FROM pg_stat_wal_receiver),
@@ -104,6 +103,7 @@ def _row(alias: str, sql: str) -> tuple:
 def check_primary(alias: str) -> PrimaryState:
     """The primary's current WAL position and cluster identity."""
     now = time.time()
+    measured_at = time.monotonic()  # before the query: see rule.lag_seconds
     try:
         in_recovery, position, system_identifier, server = _row(alias, PRIMARY_SQL)
     except Error as exc:
@@ -119,32 +119,32 @@ def check_primary(alias: str) -> PrimaryState:
         if in_recovery
         else "",
         checked_at=now,
+        measured_at=measured_at,
     )
 
 
-def probe_replica(alias: str) -> tuple[ReplicaState, float | None]:
+def probe_replica(alias: str) -> ReplicaState:
     """The replica's raw state (no lag yet: that needs the primary's
-    history, see `monitor`), and its `now() - last replayed transaction`."""
+    history, see `monitor`). Its clock is not asked: time lag is measured on
+    this process's monotonic clock alone (`rule.lag_seconds`)."""
     now = time.time()
     try:
         row = _row(alias, REPLICA_SQL)
     except Error as exc:
         close_quietly(alias)
-        failed = ReplicaState(
+        return ReplicaState(
             alias, reachable=False, error=error_text(exc), checked_at=now
         )
-        return failed, None
     (
         in_recovery,
         system_identifier,
         paused,
         receive,
         replay,
-        replay_age,
         receiving,
         server,
     ) = row
-    state = ReplicaState(
+    return ReplicaState(
         alias,
         reachable=True,
         # Which server answered: its cluster, address and start time.
@@ -157,7 +157,6 @@ def probe_replica(alias: str) -> tuple[ReplicaState, float | None]:
         replay_position=lsn_to_int(replay),
         checked_at=now,
     )
-    return state, replay_age
 
 
 def server_of(alias: str) -> str | None:
@@ -168,7 +167,7 @@ def server_of(alias: str) -> str | None:
         return None
     finally:
         close_quietly(alias)
-    return f"{row[1]} {row[7]}"
+    return f"{row[1]} {row[6]}"
 
 
 USER_POSITIONS_SQL = """

@@ -16,8 +16,9 @@ and has replayed the client's own last write.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 SERVING = "serving"
@@ -49,7 +50,10 @@ class PrimaryState:
     server: str = ""  # the address and port that answered (after a failover,
     # the new primary's)
     error: str = ""
-    checked_at: float = 0.0  # time.time()
+    checked_at: float = 0.0  # time.time(), for people
+    # time.monotonic() just before the check was sent: the primary was at
+    # `position` no earlier than this (what time lag is measured on).
+    measured_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ class ReplicaState:
     reachable: bool
     error: str = ""
     down_since: float | None = None  # time.time() of the first failure
-    up_since: float | None = None  # time.time() it came back, if it was down
+    up_since: float | None = None  # time.monotonic() it came back, if it was down
     server: str | None = None  # which server answered the probe
     spread: bool = False  # the alias reaches more than one server
     in_recovery: bool | None = None
@@ -71,8 +75,11 @@ class ReplicaState:
     replay_position: int | None = None
     primary_position: int | None = None
     lag_bytes: int | None = None
+    # An upper bound on the time lag as of `measured_at` (None: not known,
+    # which counts as over the limit); see `lag_seconds()` and `aged()`.
     lag_seconds: float | None = None
-    checked_at: float = 0.0  # time.time()
+    checked_at: float = 0.0  # time.time(), for people
+    measured_at: float = 0.0  # time.monotonic() when lag_seconds was bounded
 
     @property
     def receive_lsn(self) -> str | None:
@@ -130,10 +137,10 @@ def may_serve(
             f"{replica.system_identifier}, the primary's is "
             f"{primary.system_identifier})",
         )
-    if (replica.lag_seconds or 0) > limits.max_lag_seconds:
+    if replica.lag_seconds is not None and replica.lag_seconds > limits.max_lag_seconds:
         return Verdict(
             LAG_SECONDS,
-            f"{format_seconds(replica.lag_seconds or 0)} behind, "
+            f"{format_seconds(replica.lag_seconds)} behind, "
             f"limit {format_seconds(limits.max_lag_seconds)}",
         )
     if (replica.lag_bytes or 0) > limits.max_lag_bytes:
@@ -146,6 +153,13 @@ def may_serve(
         replica.replay_position is None or replica.replay_position < write_position
     ):
         return Verdict(OWN_WRITE, "has not yet replayed the client's last write")
+    if replica.lag_seconds is None:
+        return Verdict(
+            LAG_SECONDS,
+            "time lag not known yet (this process has not yet seen the "
+            "primary at a position the replica has replayed): counted as "
+            f"over the limit of {format_seconds(limits.max_lag_seconds)}",
+        )
     return Verdict(SERVING, "serving reads")
 
 
@@ -174,29 +188,40 @@ def lag_seconds(
     replay_position: int | None,
     history: Sequence[tuple[float, int]],
     now: float,
-    replay_age: float | None,
-) -> float:
-    """How long the replica has been missing data the primary had.
+) -> float | None:
+    """An upper bound on how long the replica has been missing data the
+    primary had, or None where this process cannot bound it.
 
-    `history` holds (time, primary position) pairs this process observed,
-    oldest first. The replica is current until the primary moves past its
-    replay position; from the first observation of that, it is stale. Where
-    the history does not reach back to that moment (a new process), the
-    replica's own `now() - pg_last_xact_replay_timestamp()` (`replay_age`)
-    stands in: an upper bound, since the primary may have been idle after
-    that transaction. A replica that has replayed the primary's latest
-    position has zero lag, however old its last transaction.
+    `history` holds (time.monotonic() just before the check, primary
+    position) pairs this process observed, oldest first, positions never
+    going down. At the newest check whose position the replica has replayed,
+    the replica held everything the primary had then, so it misses at most
+    what came after: `now` minus that check's time. Only this process's
+    monotonic clock is used: the replica's clock (`now()` minus its last
+    replayed commit time) goes negative when it runs slow, and the wall
+    clock steps. A new process whose checks all saw the primary past the
+    replica, or one whose checks before the replica's position were pushed
+    out of the history, cannot bound it (None), and an idle one bounds it
+    by the time since its last check: never by less than the truth.
     """
-    if not history:
-        return max(replay_age or 0.0, 0.0)
     replayed = replay_position or 0
-    if replayed >= history[-1][1]:
-        return 0.0
     positions = [position for _, position in history]
-    first_past = bisect.bisect_right(positions, replayed)
-    if first_past == 0:
-        return max(now - history[0][0], replay_age or 0.0, 0.0)
-    return max(now - history[first_past][0], 0.0)
+    newest_replayed = bisect.bisect_right(positions, replayed) - 1
+    if newest_replayed < 0:
+        return None
+    return max(now - history[newest_replayed][0], 0.0)
+
+
+def aged(replica: ReplicaState, *, now: float) -> ReplicaState:
+    """`replica` with its time lag bounded at `now` (time.monotonic()): a
+    measurement some time old bounds the lag by that much more."""
+    if replica.lag_seconds is None or now <= replica.measured_at:
+        return replica
+    return replace(
+        replica,
+        lag_seconds=replica.lag_seconds + (now - replica.measured_at),
+        measured_at=now,
+    )
 
 
 # --- words and numbers ---------------------------------------------------------
@@ -214,6 +239,11 @@ def int_to_lsn(position: int | None) -> str | None:
     if position is None:
         return None
     return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"
+
+
+def bound_for_display(seconds: float | None) -> float | None:
+    """An upper bound to two decimals, rounded up so as to stay one."""
+    return None if seconds is None else math.ceil(seconds * 100) / 100
 
 
 def format_seconds(seconds: float) -> str:

@@ -179,14 +179,14 @@ def _choose(state: RoutingState) -> Decision:
         for alias in replicas
     }
     serving = [
-        snapshot.replicas[alias]
+        snapshot.replica(alias)
         for alias, verdict in verdicts.items()
         if verdict.serving
     ]
     if serving:
         # The least lagged and its equals share the reads; a request stays
         # on the one it got.
-        alias = rule.choose(serving, now=time.time(), pick=random.random())
+        alias = rule.choose(serving, now=time.monotonic(), pick=random.random())
         assert alias is not None
         return Decision(alias, "replica")
     reasons = sorted({verdict.reason for verdict in verdicts.values()})

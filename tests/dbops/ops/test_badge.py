@@ -16,6 +16,7 @@ PRIMARY = rule.PrimaryState(reachable=True, position=10_000, system_identifier="
 
 
 def _row(alias: str, **state) -> replication.ReplicaRow:
+    state.setdefault("lag_seconds", 0.0)
     replica = rule.ReplicaState(
         alias, reachable=state.pop("reachable", True), in_recovery=True, **state
     )

@@ -14,7 +14,12 @@ PRIMARY = rule.PrimaryState(reachable=True, position=1_000_000, system_identifie
 
 
 def _replica(alias: str = "replica", **fields) -> rule.ReplicaState:
-    defaults = {"reachable": True, "in_recovery": True, "system_identifier": "7"}
+    defaults = {
+        "reachable": True,
+        "in_recovery": True,
+        "system_identifier": "7",
+        "lag_seconds": 0.0,
+    }
     return rule.ReplicaState(alias, **{**defaults, **fields})
 
 
@@ -26,6 +31,7 @@ def _replica(alias: str = "replica", **fields) -> rule.ReplicaState:
         ({"in_recovery": False}, rule.PROMOTED),
         ({"system_identifier": "8"}, rule.OTHER_CLUSTER),
         ({"lag_seconds": 5.1}, rule.LAG_SECONDS),
+        ({"lag_seconds": None}, rule.LAG_SECONDS),  # not known: over the limit
         ({"lag_bytes": 16 * 1024 * 1024 + 1}, rule.LAG_BYTES),
     ],
 )
@@ -45,24 +51,45 @@ def test_rule_verdict_detail_is_for_people():
     assert verdict.detail == "29 s behind, limit 5.0 s"
 
 
-def test_lag_seconds_zero_once_replayed_the_primary_position():
-    history = [(100.0, 500), (101.0, 600)]
-    lag = rule.lag_seconds(replay_position=600, history=history, now=500, replay_age=99)
-    assert lag == 0
-
-
-def test_lag_seconds_since_the_primary_first_passed_the_replay_position():
+def test_lag_seconds_since_the_newest_check_the_replica_has_replayed():
     """A cut-off replica: replayed everything it got (500), the primary
-    went on; it is stale since the primary was first seen past 500."""
-    history = [(100.0, 500), (101.0, 600), (102.0, 700)]
-    lag = rule.lag_seconds(replay_position=500, history=history, now=110, replay_age=0)
-    assert lag == 9.0
+    went on; it holds what the primary had at the last check at 500."""
+    history = [(100.0, 400), (101.0, 500), (102.0, 700)]
+    assert rule.lag_seconds(replay_position=500, history=history, now=110) == 9.0
+    assert rule.lag_seconds(replay_position=600, history=history, now=110) == 9.0
+    assert rule.lag_seconds(replay_position=700, history=history, now=110) == 8.0
 
 
-def test_lag_seconds_before_the_history_uses_the_replay_age():
-    history = [(100.0, 600)]
-    lag = rule.lag_seconds(replay_position=500, history=history, now=101, replay_age=30)
-    assert lag == 30
+def test_lag_seconds_of_an_idle_process_is_the_time_since_it_looked():
+    """A process that saw the replica caught up and then served nothing for
+    6 s (the primary wrote meanwhile) cannot call the replica current: the
+    lag is bounded by the time since its last check, not by the moment it
+    first sees the primary past the replica (which is now)."""
+    history = [(100.0, 500), (106.0, 900)]
+    assert rule.lag_seconds(replay_position=500, history=history, now=106.01) >= 6
+
+
+def test_lag_seconds_unknown_before_the_history():
+    """Every check this process made saw the primary past the replica (a new
+    process on a busy primary, or one whose early checks were pushed out):
+    no bound, whatever the replica's own clock would say."""
+    assert (
+        rule.lag_seconds(replay_position=500, history=[(100.0, 600)], now=101) is None
+    )
+    assert rule.lag_seconds(replay_position=500, history=[], now=101) is None
+
+
+def test_aged_bounds_the_lag_at_the_moment_of_use():
+    replica = _replica(lag_seconds=0.5, measured_at=100.0)
+    assert rule.aged(replica, now=103.0).lag_seconds == 3.5
+    assert rule.aged(replica, now=99.0).lag_seconds == 0.5
+    assert rule.aged(_replica(lag_seconds=None), now=103.0).lag_seconds is None
+
+
+def test_bound_for_display_rounds_up():
+    assert rule.bound_for_display(0.001) == 0.01
+    assert rule.bound_for_display(2.0) == 2.0
+    assert rule.bound_for_display(None) is None
 
 
 def test_lag_bytes_against_the_primary():
