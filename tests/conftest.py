@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.db import connection, connections
 
 from dbops import routing
-from dbops.routing.monitor import monitor
 from dbops.cluster import Cluster, Pooler
+from dbops.routing.monitor import monitor
 
 # The operations pages' clients (staff with and without the dbops permissions).
 pytest_plugins = ["tests.dbops.ops_fixtures"]

@@ -97,13 +97,19 @@ def settle(upload: Import) -> Import:
 def lagging_replica(limits: rule.Limits) -> str:
     """Words for the first replica over the lag limit, or "" if none is.
 
-    Only lag counts: a replica that is down or promoted serves no reads
-    whatever the job does, and waiting for it would stop every import.
+    Only measured lag counts: a replica that is down or promoted serves no
+    reads whatever the job does, and one whose time lag this process cannot
+    bound yet (a fresh worker while replay is paused) would stall the
+    import on ignorance rather than on lag; waiting for either would stop
+    every import.
     """
     snapshot = _measured()
     for alias in snapshot.replicas:
         verdict = snapshot.verdict(alias, limits=limits)
-        if verdict.reason in (rule.LAG_SECONDS, rule.LAG_BYTES):
+        unknown = snapshot.replica(alias).lag_seconds is None
+        if verdict.reason == rule.LAG_BYTES or (
+            verdict.reason == rule.LAG_SECONDS and not unknown
+        ):
             return f"{alias}: {verdict.detail}"
     return ""
 

@@ -54,7 +54,6 @@ def as_postgres() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
-
 def faketime_library() -> str:
     """Debian's libfaketime (package `faketime`), for the clock-skew drills."""
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))

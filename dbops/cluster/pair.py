@@ -453,9 +453,7 @@ class Cluster:
     def _logfile(self, role: str) -> Path:
         return self.data_root / f"{role}.log"
 
-    def _pg_ctl(
-        self, role: str, *args: str, env: dict[str, str] | None = None
-    ) -> None:
+    def _pg_ctl(self, role: str, *args: str, env: dict[str, str] | None = None) -> None:
         self._run(
             as_postgres()
             + [str(find_bindir() / "pg_ctl"), "-D", str(self.datadir(role)), *args],

@@ -33,6 +33,15 @@ def read_timeout() -> float:
     return float(getattr(settings, "REPLICA_READ_TIMEOUT", 2))
 
 
+def no_answer_seconds() -> float:
+    """When the client gives up on a replica read: a little after the
+    replica's own statement_timeout (the read timeout) would have answered
+    with a cancel, so that only a server that does not answer at all meets
+    it."""
+    seconds = read_timeout()
+    return seconds + min(max(seconds * 0.25, 0.25), 1.0)
+
+
 def check_interval() -> float:
     """How old the shared replica state may be before it is measured anew."""
     return float(getattr(settings, "REPLICA_CHECK_INTERVAL", 1))

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from django.db import Error, InterfaceError, OperationalError, connections
 
 from dbops.ops import metrics
+from dbops.routing import conf
 from dbops.routing.aliases import PRIMARY
+from dbops.routing.backend.cursor import statement_limit
 
 logger = logging.getLogger("dbops.routing")
 
@@ -45,11 +47,16 @@ FAILURES_BY_SQLSTATE = {
     "40001": Failure("recovery-conflict", mark_down=False),
     "40": Failure("transaction-rollback", mark_down=False),
     "53": Failure("resources", mark_down=True),  # too many connections, disk full
-    "57014": Failure("timeout", mark_down=True),  # statement_timeout
+    # The replica answered: its statement_timeout cancelled the query (slow
+    # in itself, or waiting on a lock that replay holds). Alive, so not
+    # marked down; the primary re-runs the read under the same limit.
+    "57014": Failure("cancelled", mark_down=False),
+    "55P03": Failure("lock-wait", mark_down=False),  # lock_timeout
     "57": Failure("shutdown", mark_down=True),  # terminated, shutting down
     "58": Failure("system", mark_down=True),
     "XX": Failure("internal", mark_down=True),
 }
+SLOW_QUERY = (FAILURES_BY_SQLSTATE["57014"], FAILURES_BY_SQLSTATE["55P03"])
 CLIENT_SIDE = Failure("connection", mark_down=True)
 NO_ANSWER = Failure("timeout", mark_down=True)
 
@@ -127,7 +134,11 @@ def retry_on_primary(execute, sql, params, many, context):
         give_up_replica(replica.alias, failure, exc)
         primary_cursor = connections[PRIMARY].cursor()
         run = primary_cursor.executemany if many else primary_cursor.execute
-        result = run(sql, params)
+        # A read the replica cancelled as too slow gets no more time on the
+        # primary: it would be as slow there (or wait on the same lock).
+        limit = conf.read_timeout() if failure in SLOW_QUERY else None
+        with statement_limit(limit):
+            result = run(sql, params)
         # The caller fetches from its own CursorWrapper, which delegates to
         # the raw cursor it wraps: hand it the primary's.
         context["cursor"].cursor = primary_cursor.cursor

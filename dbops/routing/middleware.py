@@ -9,7 +9,7 @@ import time
 from django.db import InterfaceError, OperationalError
 from django.template.response import TemplateResponse
 
-from dbops.routing import consistency, failover, requestlog, scope
+from dbops.routing import conf, consistency, failover, requestlog, scope
 
 logger = logging.getLogger("dbops.routing")
 
@@ -84,6 +84,8 @@ class RoutingMiddleware:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         failure = failover.classify(exception)
+        if failure in failover.SLOW_QUERY:
+            return self._too_slow(request, exception)
         if failure is None or not failure.mark_down:
             return None
         alias = getattr(exception, "alias", scope.PRIMARY)
@@ -102,3 +104,22 @@ class RoutingMiddleware:
             request, "dbops/unavailable.html", status=503, headers={"Retry-After": "5"}
         )
         return response
+
+    def _too_slow(self, request, exception) -> TemplateResponse:
+        """A read the servers cancelled under their time limit (a query slow
+        in itself, or one waiting on a lock): a clear page, not a 500. 504,
+        since the primary is up: 503 says it is not."""
+        logger.warning(
+            "query cancelled for taking too long",
+            extra={
+                "event": "query_cancelled",
+                "alias": getattr(exception, "alias", scope.PRIMARY),
+                "path": request.path,
+            },
+        )
+        return TemplateResponse(
+            request,
+            "dbops/too_slow.html",
+            {"seconds": f"{conf.read_timeout():g}"},
+            status=504,
+        )

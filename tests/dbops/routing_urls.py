@@ -23,6 +23,13 @@ def read_authors(request):
     return JsonResponse({"names": names, "alias": queryset.db})
 
 
+def slow_read(request):
+    """A read as slow as asked (`?seconds=`), on the replica the router picks."""
+    seconds = float(request.GET.get("seconds", "3"))
+    queryset = Author.objects.raw("SELECT 1 AS id FROM pg_sleep(%s)", [seconds])
+    return JsonResponse({"rows": len(list(queryset)), "alias": queryset.db})
+
+
 def count_in_transaction(request):
     from django.db import transaction
 
@@ -35,5 +42,6 @@ urlpatterns = [
     *dbops_urls.urlpatterns,  # /readyz and /metrics
     path("write/", write_author),
     path("read/", read_authors),
+    path("slow/", slow_read),
     path("atomic/", count_in_transaction),
 ]

@@ -21,6 +21,7 @@ from django.utils.functional import cached_property
 from dbops.ops import metrics
 from dbops.routing import conf, consistency, deadline, failover
 from dbops.routing.aliases import PRIMARY
+from dbops.routing.backend.cursor import LimitedCursor
 from dbops.routing.backend.schema import DatabaseSchemaEditor
 
 
@@ -57,6 +58,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def is_replica(self) -> bool:
         return self.alias != PRIMARY
 
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        connection.cursor_factory = self._cursor_class
+        return connection
+
+    @cached_property
+    def _cursor_class(self) -> type[LimitedCursor]:
+        return type(
+            "LimitedCursor",
+            (LimitedCursor,),
+            {"default_limit": staticmethod(self._statement_limit)},
+        )
+
+    def _statement_limit(self) -> float | None:
+        """The server-side limit each autocommit statement carries: a
+        replica's read timeout as it is now (the SET at connect stays on one
+        pooled server connection behind a transaction pooler, and keeps the
+        value of when the connection was made); none on the primary."""
+        return (conf.read_timeout() or None) if self.is_replica else None
+
     @cached_property
     def wrap_database_errors(self):
         return _AliasTaggingErrorWrapper(self)
@@ -67,7 +88,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         seconds = conf.read_timeout()
         if not seconds:
             return execute(sql, params, many, context)
-        with deadline.watch(self.connection.fileno(), seconds) as watch:
+        # The server's statement_timeout is the read timeout; the client
+        # gives up a little later, so that a replica that answers (with a
+        # cancel, for a slow query or a lock wait) is told from one that does
+        # not answer at all (which alone is marked down).
+        with deadline.watch(
+            self.connection.fileno(), conf.no_answer_seconds()
+        ) as watch:
             try:
                 return execute(sql, params, many, context)
             except Error as exc:
