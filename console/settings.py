@@ -150,7 +150,7 @@ if DATABASE_POOLER not in {"", "transaction", "session"}:
     )
 # Unreachable hosts that drop packets rather than refuse must fail in
 # seconds, not after the OS's TCP timeout: /readyz and the router wait on it.
-DATABASE_CONNECT_TIMEOUT = env("DATABASE_CONNECT_TIMEOUT", 5)
+DATABASE_CONNECT_TIMEOUT = env("DATABASE_CONNECT_TIMEOUT", 2)
 REPLICA_CONNECT_TIMEOUT = env("REPLICA_CONNECT_TIMEOUT", 2)
 
 

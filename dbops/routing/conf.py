@@ -33,6 +33,11 @@ def read_timeout() -> float:
     return float(getattr(settings, "REPLICA_READ_TIMEOUT", 2))
 
 
+def primary_retry_seconds() -> float:
+    """How long a primary that gave no answer is not tried again."""
+    return float(getattr(settings, "PRIMARY_RETRY_SECONDS", 3))
+
+
 def no_answer_seconds() -> float:
     """When the client gives up on a replica read: a little after the
     replica's own statement_timeout (the read timeout) would have answered

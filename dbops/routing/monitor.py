@@ -23,7 +23,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from dbops.routing import conf, probes, rule
+from dbops.routing import conf, outage, probes, rule
 from dbops.routing.aliases import PRIMARY
 
 logger = logging.getLogger("dbops.routing")
@@ -254,6 +254,7 @@ class Monitor:
 
     def reset(self) -> None:
         """Forget everything (tests; a counters reset)."""
+        outage.forget()
         with self._lock:
             self._snapshot = None
             self._history.clear()

@@ -14,7 +14,7 @@ import time
 from django.db import Error, connections
 
 from dbops.ops import metrics
-from dbops.routing import conf, deadline, failover
+from dbops.routing import conf, deadline, failover, outage
 from dbops.routing.rule import PrimaryState, ReplicaState, lsn_to_int
 
 PRIMARY_SQL = """
@@ -101,14 +101,18 @@ def _row(alias: str, sql: str) -> tuple:
 
 
 def check_primary(alias: str) -> PrimaryState:
-    """The primary's current WAL position and cluster identity."""
+    """The primary's current WAL position and cluster identity. A primary
+    that gave no answer is not asked again within its back-off (`outage`)."""
     now = time.time()
     measured_at = time.monotonic()  # before the query: see rule.lag_seconds
     try:
         in_recovery, position, system_identifier, server = _row(alias, PRIMARY_SQL)
     except Error as exc:
+        if isinstance(exc, failover.NoAnswer):
+            outage.remember(alias, error_text(exc))
         close_quietly(alias)
         return PrimaryState(reachable=False, error=error_text(exc), checked_at=now)
+    outage.forget(alias)
     return PrimaryState(
         reachable=True,
         position=lsn_to_int(position),

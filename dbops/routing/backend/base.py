@@ -13,15 +13,17 @@ server that failed.
 
 from __future__ import annotations
 
-from django.db import Error, connections
-from django.db.backends.postgresql import base
+import time
+
+from django.db import Error, OperationalError, connections
+from django.db.backends.postgresql import base, operations
 from django.db.utils import DatabaseErrorWrapper
 from django.utils.functional import cached_property
 
 from dbops.ops import metrics
-from dbops.routing import conf, consistency, deadline, failover
+from dbops.routing import conf, consistency, deadline, failover, outage
 from dbops.routing.aliases import PRIMARY
-from dbops.routing.backend.cursor import LimitedCursor
+from dbops.routing.backend.cursor import LimitedCursor, without_limit
 from dbops.routing.backend.schema import DatabaseSchemaEditor
 
 
@@ -34,8 +36,15 @@ class _AliasTaggingErrorWrapper(DatabaseErrorWrapper):
             raise
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        query = super().last_executed_query(cursor, sql, params)
+        return without_limit(query) if query else query
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     SchemaEditorClass = DatabaseSchemaEditor
+    ops_class = DatabaseOperations
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -46,13 +55,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.execute_wrappers.extend([*wrappers, metrics.count_queries])
         self._health_check_unanswered = False
 
-    def connect(self) -> None:
-        # Setting a connection up (django.contrib.postgres looks its types up
-        # on a process's first connection per alias) is not the console's
-        # load: left out of the query counts, which would otherwise depend
-        # on which request happened to connect first.
-        with metrics.not_counted():
-            super().connect()
+    # Setting a connection up (django.contrib.postgres looks its types up on a
+    # process's first connection per alias) is not the console's load: left
+    # out of the query counts (`connect` below), which would otherwise depend
+    # on which request happened to connect first.
 
     @property
     def is_replica(self) -> bool:
@@ -103,22 +109,52 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 raise
 
     def is_usable(self) -> bool:
+        """Django's health check (a `SELECT 1`), under the read timeout on
+        every server: a hung primary must not hold a request for its whole
+        hang any more than a hung replica."""
         seconds = conf.read_timeout()
         raw = self.connection
-        if not self.is_replica or not seconds or raw is None or raw.closed:
+        if not seconds or raw is None or raw.closed:
             return super().is_usable()
         with deadline.watch(raw.fileno(), seconds) as watch:
             usable = super().is_usable()
         self._health_check_unanswered = watch.fired
+        if watch.fired and not self.is_replica:
+            outage.remember(
+                self.alias, f"no answer to its health check in {seconds:g} s"
+            )
         return usable
 
     def close_if_health_check_failed(self) -> None:
-        """A replica that does not answer its health check in time is not
-        connected to again for this read: it would not answer that either."""
+        """A server that does not answer its health check in time is not
+        connected to again for this request: it would not answer that
+        either."""
         self._health_check_unanswered = False
         super().close_if_health_check_failed()
         if self._health_check_unanswered:
             raise failover.NoAnswer(self.alias, conf.read_timeout())
+
+    # --- a primary that gave no answer is not waited for again ----------------
+
+    def connect(self) -> None:
+        if not self.is_replica:
+            self._refuse_if_unanswered()
+        try:
+            with metrics.not_counted():
+                super().connect()
+        except OperationalError as exc:
+            # libpq's connect_timeout: the server took the TCP connection
+            # (its kernel did) and never answered the start-up.
+            if not self.is_replica and "timeout expired" in str(exc):
+                outage.remember(self.alias, "no answer to a new connection")
+            raise
+
+    def _refuse_if_unanswered(self) -> None:
+        found = outage.unanswered(self.alias)
+        if found is not None:
+            raise OperationalError(
+                f"{self.alias} gave no answer: {found.words(time.monotonic())}"
+            )
 
     def init_connection_state(self) -> None:
         seconds = conf.read_timeout()

@@ -12,6 +12,7 @@ statement).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,11 +33,20 @@ def statement_limit(seconds: float | None) -> Iterator[None]:
         _limit.reset(token)
 
 
+PREFIX = re.compile(r"^SET LOCAL statement_timeout = \d+; ")
+
+
 def limited(query: object, seconds: float | None) -> object:
     """`query` carrying its own statement_timeout (unchanged without one)."""
     if not seconds or not isinstance(query, str):
         return query
     return f"SET LOCAL statement_timeout = {max(int(seconds * 1000), 1)}; {query}"
+
+
+def without_limit(query: str) -> str:
+    """The statement as the caller wrote it, for logs, the toolbar and
+    `connection.queries`."""
+    return PREFIX.sub("", query, count=1)
 
 
 class LimitedCursor(psycopg2.extensions.cursor):

@@ -35,6 +35,7 @@ def test_replication_overview_paused_replay_shows_byte_lag(db, cluster):
     reachable, in recovery and behind in bytes."""
     cluster.pause_replay()
     _write_on_primary()
+    cluster.wait_for_receive()  # received, not replayed (a race otherwise)
     row = replication.replicas_now().replicas[0]
     assert row.status.reachable and row.status.in_recovery
     assert row.status.replay_paused is True

@@ -1,0 +1,55 @@
+"""A hung primary (every process SIGSTOPped) does not hang the console:
+one round trip waits for its deadline, then the primary is remembered as
+not answering for PRIMARY_RETRY_SECONDS; replica reads go on at the
+replica's speed, writes and /readyz answer 503 at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.test import Client
+
+from catalog.models import Author
+from dbops.routing import outage
+from dbops.routing.monitor import monitor
+
+
+def _timed(call):
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+def test_hung_primary_costs_one_deadline_then_nothing(db, cluster, settings):
+    settings.ROOT_URLCONF = "tests.dbops.routing_urls"
+    settings.REPLICA_READ_TIMEOUT = 1
+    settings.PRIMARY_RETRY_SECONDS = 30  # the whole test: no retry in it
+    Author.objects.create(name="before the hang")
+    cluster.wait_for_replay()
+    monitor.refresh()
+    hung, release = threading.Event(), threading.Event()
+
+    def hang() -> None:
+        with cluster.frozen("primary"):  # SIGCONT in its finally
+            hung.set()
+            release.wait(20)  # the old code waits for the whole hang
+
+    freezer = threading.Thread(target=hang)
+    freezer.start()
+    try:
+        hung.wait(10)
+        reads = [_timed(lambda: Client().get("/read/")) for _ in range(3)]
+        write, write_took = _timed(lambda: Client().post("/write/", {"name": "x"}))
+        ready, ready_took = _timed(lambda: Client().get("/readyz"))
+    finally:
+        release.set()
+        freezer.join()
+        outage.forget()  # as after the back-off: the primary answers again
+    for response, _ in reads:
+        assert response.json() == {"names": ["before the hang"], "alias": "replica"}
+    assert reads[0][1] < 2.5, reads  # one health check's deadline
+    assert max(took for _, took in reads[1:]) < 0.5, reads  # remembered
+    assert write.status_code == 503 and write_took < 0.5, write_took
+    assert ready.status_code == 503 and ready_took < 0.5, ready_took
+    assert ready.json()["databases"]["default"]["ok"] is False
