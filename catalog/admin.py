@@ -29,6 +29,7 @@ from catalog.models import Author, Book
 from catalog.resources import AuthorResource, BookResource
 from console.bigtables.paginator import EstimatedCountPaginator
 from console.bulk.admin import ImportExportAdmin
+from console.contention import RowLockAwareAdminMixin
 from console.parameters import CheckedParametersMixin
 from console.widgets import ValidatingAutocompleteSelect
 
@@ -89,7 +90,9 @@ def book_counts() -> Coalesce:
 
 
 @admin.register(Author)
-class AuthorAdmin(CheckedParametersMixin, ModelAdmin, ImportExportAdmin):
+class AuthorAdmin(
+    RowLockAwareAdminMixin, CheckedParametersMixin, ModelAdmin, ImportExportAdmin
+):
     resource_classes = [AuthorResource]
     list_display = ["name", "country", "book_count", "created_at"]
     search_fields = ["name"]
@@ -120,7 +123,9 @@ class AuthorAdmin(CheckedParametersMixin, ModelAdmin, ImportExportAdmin):
 
 
 @admin.register(Book)
-class BookAdmin(CheckedParametersMixin, ModelAdmin, ImportExportAdmin):
+class BookAdmin(
+    RowLockAwareAdminMixin, CheckedParametersMixin, ModelAdmin, ImportExportAdmin
+):
     resource_classes = [BookResource]
     list_display = ["title", "author", "published", "isbn"]
     list_select_related = ["author"]

@@ -6,13 +6,16 @@ from unfold.admin import ModelAdmin
 from catalog.admin import TRIGRAM_HELP
 from console.bigtables.paginator import EstimatedCountPaginator
 from console.bulk.admin import ImportExportAdmin
+from console.contention import RowLockAwareAdminMixin
 from console.parameters import CheckedParametersMixin
 from notes.models import Note
 from notes.resources import NoteResource
 
 
 @admin.register(Note)
-class NoteAdmin(CheckedParametersMixin, ModelAdmin, ImportExportAdmin):
+class NoteAdmin(
+    RowLockAwareAdminMixin, CheckedParametersMixin, ModelAdmin, ImportExportAdmin
+):
     resource_classes = [NoteResource]
     list_display = ["title", "created_at"]
     search_fields = ["title"]

@@ -9,10 +9,13 @@ written nothing. While it runs:
   Import row by a second connection, the `Reporter` thread, since the merge's
   own writes are invisible until its commit; the reporter also reads the
   owner's cancel request, which the merge acts on between batches;
-- between batches it waits while a replica is over the lag limit (as GitLab
-  throttles its background migrations), so that a million-row import does
-  not push every reader onto the primary; a replica that stays behind for
-  IMPORT_THROTTLE_MAX_WAIT is given up on, and the job goes on;
+- between batches of new rows it waits while a replica is over the lag
+  limit (as GitLab throttles its background migrations), so that a
+  million-row import does not push every reader onto the primary; a replica
+  that stays behind for IMPORT_THROTTLE_MAX_WAIT is given up on, and the job
+  goes on. It never waits once it has updated existing rows (pipeline.merge
+  updates last): those stay locked until the commit, and an editor saving
+  one must not wait for a replica;
 - the merge's transaction holds an advisory lock on the upload: a job whose
   state says running but whose lock is free has lost its worker (killed,
   the machine gone) and `settle()` marks it failed.
@@ -220,6 +223,8 @@ def run_import(upload_id: int) -> str:
         reporter.done_rows = done
         if reporter.cancel_requested:
             raise pipeline.Cancelled
+
+    def pace() -> None:
         wait_for_replicas(limits, on_wait=waiting)
         reporter.waiting_for = ""
         if reporter.cancel_requested:
@@ -235,6 +240,7 @@ def run_import(upload_id: int) -> str:
                 batch_rows=settings.IMPORT_BATCH_ROWS,
                 on_locked=mark_running,
                 between_batches=between_batches,
+                pace=pace,
             )
         outcome = merged.state if merged else "skipped"
     except Exception as exc:

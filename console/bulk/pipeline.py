@@ -268,6 +268,7 @@ def merge(
     batch_rows: int | None = None,
     on_locked: Callable[[], None] | None = None,
     between_batches: Callable[[int], None] | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> Import | None:
     """Check again and write the staged rows, all or nothing.
 
@@ -283,6 +284,13 @@ def merge(
     upload run one after the other, the second finding it taken, and a job
     whose state says running but whose lock is free has lost its worker (see
     jobs.py). `on_locked` runs once the lock is held.
+
+    `pace()` may wait (for lagging replicas, say). It is called only between
+    batches of new rows, which nobody else can be waiting on, never once
+    rows of others have been updated: the updates come last, at full speed,
+    so that an editor saving one of them waits for the rest of the merge at
+    most, never for a replica (all or nothing holds every updated row locked
+    until the commit).
     """
     params = _params(spec, upload)
     with transaction.atomic(using=PRIMARY):
@@ -304,7 +312,12 @@ def merge(
                 upload.save(using=PRIMARY, update_fields=RESULT_FIELDS)
                 return upload
             size = batch_rows or upload.total_rows
-            inserting, updating = sql.insert(spec), sql.update(spec, upload.columns)
+            updating = sql.update(spec, upload.columns)
+            steps: list[tuple[str, Callable[[], None] | None]] = [
+                (sql.insert(spec), pace)
+            ]
+            if updating and "id" in upload.columns:
+                steps.append((updating, None))
             done = 0
             cancelled = False
             try:
@@ -312,14 +325,18 @@ def merge(
                 # until the cancel is recorded, so that the job never looks
                 # like one whose worker died (jobs.settle) in between.
                 with transaction.atomic(using=PRIMARY):
-                    for first in range(1, upload.total_rows + 1, size):
-                        batch = {**params, "first": first, "last": first + size - 1}
-                        cursor.execute(inserting, batch)
-                        if updating and "id" in upload.columns:
-                            cursor.execute(updating, batch)
-                        done = min(first + size - 1, upload.total_rows)
-                        if between_batches:
-                            between_batches(done)
+                    for phase, (statement, wait) in enumerate(steps):
+                        for first in range(1, upload.total_rows + 1, size):
+                            last = first + size - 1
+                            batch = {**params, "first": first, "last": last}
+                            cursor.execute(statement, batch)
+                            # Progress over both passes, in rows of the file.
+                            through = min(last, upload.total_rows)
+                            done = (phase * upload.total_rows + through) // len(steps)
+                            if between_batches:
+                                between_batches(done)
+                            if wait:
+                                wait()
             except Cancelled:
                 cancelled = True
             cursor.execute(

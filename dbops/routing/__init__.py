@@ -12,6 +12,7 @@
 The names used across the project are re-exported here.
 """
 
+from dbops.routing.failover import gave_up_on_a_lock
 from dbops.routing.scope import (
     PRIMARY,
     Decision,
@@ -30,6 +31,7 @@ __all__ = [
     "RoutingState",
     "current_state",
     "decide",
+    "gave_up_on_a_lock",
     "primary_reason",
     "read_alias",
     "reset",

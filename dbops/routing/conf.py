@@ -33,6 +33,18 @@ def read_timeout() -> float:
     return float(getattr(settings, "REPLICA_READ_TIMEOUT", 2))
 
 
+def web_statement_timeout() -> float:
+    """The primary's statement_timeout in web requests (0: none): no page
+    waits forever (jobs and commands have none)."""
+    return float(getattr(settings, "WEB_STATEMENT_TIMEOUT", 30))
+
+
+def web_lock_timeout() -> float:
+    """The primary's lock_timeout in web requests (0: none): a save waits
+    this long at most on another writer's row lock."""
+    return float(getattr(settings, "WEB_LOCK_TIMEOUT", 3))
+
+
 def primary_retry_seconds() -> float:
     """How long a primary that gave no answer is not tried again."""
     return float(getattr(settings, "PRIMARY_RETRY_SECONDS", 3))

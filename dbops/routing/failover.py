@@ -68,6 +68,12 @@ class NoAnswer(OperationalError):
         super().__init__(f"{alias} gave no answer within {seconds:g} s")
 
 
+def gave_up_on_a_lock(exc: BaseException) -> bool:
+    """Whether `exc` is a statement stopped by its lock_timeout (another
+    writer holds the rows), as opposed to a failure of the server."""
+    return classify(exc) == FAILURES_BY_SQLSTATE["55P03"]
+
+
 def classify(exc: BaseException) -> Failure | None:
     """The replica failure behind `exc`, or None for an error of the query
     itself, which the primary would raise too."""

@@ -10,6 +10,8 @@ from django.db import InterfaceError, OperationalError
 from django.template.response import TemplateResponse
 
 from dbops.routing import conf, consistency, failover, requestlog, scope
+from dbops.routing.backend.cursor import Limits
+from dbops.routing.backend.cursor import request_limits as limits_for_request
 
 logger = logging.getLogger("dbops.routing")
 
@@ -51,7 +53,14 @@ class RoutingMiddleware:
         started = time.perf_counter()
         method_reason = None if request.method in SAFE_METHODS else "method"
         token = consistency.read_token(request)
-        with scope.request_scope(token, method_reason) as state:
+        request_limits = Limits(
+            statement=conf.web_statement_timeout() or None,
+            lock=conf.web_lock_timeout() or None,
+        )
+        with (
+            scope.request_scope(token, method_reason) as state,
+            limits_for_request(request_limits),
+        ):
             response = self.get_response(request)
             consistency.update_cookies(request, response, state)
             requestlog.log_request(
@@ -106,20 +115,20 @@ class RoutingMiddleware:
         return response
 
     def _too_slow(self, request, exception) -> TemplateResponse:
-        """A read the servers cancelled under their time limit (a query slow
-        in itself, or one waiting on a lock): a clear page, not a 500. 504,
-        since the primary is up: 503 says it is not."""
+        """A statement the servers cancelled under their time limits (a
+        query slow in itself, or one waiting on a lock): a clear page, not a
+        500. 504, since the primary is up: 503 says it is not."""
+        failure = failover.classify(exception)
         logger.warning(
-            "query cancelled for taking too long",
+            "statement cancelled by its time limit",
             extra={
                 "event": "query_cancelled",
+                "cause": failure.cause if failure else "",
                 "alias": getattr(exception, "alias", scope.PRIMARY),
                 "path": request.path,
             },
         )
+        locked = failure is not None and failure.cause == "lock-wait"
         return TemplateResponse(
-            request,
-            "dbops/too_slow.html",
-            {"seconds": f"{conf.read_timeout():g}"},
-            status=504,
+            request, "dbops/too_slow.html", {"locked": locked}, status=504
         )

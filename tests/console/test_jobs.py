@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -256,3 +257,43 @@ def test_cancel_is_recorded_under_the_merges_lock(importer):
     assert ended is not None and ended.state == Import.State.CANCELLED
     assert current(upload).state == Import.State.CANCELLED
     assert Book.objects.using("default").count() == 0
+
+
+def test_throttled_job_holds_no_row_that_an_editor_saves(
+    importer, cluster, worker_factory
+):
+    """A job waiting for a lagging replica has updated none of the existing
+    rows it will update (updates come last, unpaced): an editor saving one
+    of them is not kept waiting on the job's row lock."""
+    kept = Book.objects.create(title="Kept", author=Author.objects.get(name="Author 1"))
+    updates = [f"{kept.pk},From the file,Author 1,2001-02-03,"]
+    new = [f",Book {n},Author {n % 5},2001-02-03,978{n:07d}" for n in range(JOB_ROWS)]
+    content = "\n".join(["id,title,author,published,isbn", *updates, *new]) + "\n"
+    cluster.wait_for_replay()
+    cluster.pause_replay()
+    saved: list[int] = []
+    try:
+        worker_factory(**LAGGING)
+        waiting_for_the_replica(submit(importer, content.encode()))
+
+        def save() -> None:
+            response = importer.post(
+                f"{BOOKS_URL}{kept.pk}/change/",
+                {
+                    "title": "Typed by an editor",
+                    "author": kept.author_id,
+                    "published": "",
+                    "isbn": "",
+                    "_save": "1",
+                },
+            )
+            saved.append(response.status_code)
+
+        editor = threading.Thread(target=save)
+        editor.start()
+        editor.join(5)  # the old job held the row until replay resumed
+        finished_in_time = not editor.is_alive()
+    finally:
+        cluster.resume_replay()
+    editor.join()
+    assert finished_in_time and saved == [302], saved

@@ -23,6 +23,7 @@ from django.utils.functional import cached_property
 from dbops.ops import metrics
 from dbops.routing import conf, consistency, deadline, failover, outage
 from dbops.routing.aliases import PRIMARY
+from dbops.routing.backend import cursor as limits
 from dbops.routing.backend.cursor import LimitedCursor, without_limit
 from dbops.routing.backend.schema import DatabaseSchemaEditor
 
@@ -74,15 +75,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return type(
             "LimitedCursor",
             (LimitedCursor,),
-            {"default_limit": staticmethod(self._statement_limit)},
+            {"default_limits": staticmethod(self._limits)},
         )
 
-    def _statement_limit(self) -> float | None:
-        """The server-side limit each autocommit statement carries: a
-        replica's read timeout as it is now (the SET at connect stays on one
-        pooled server connection behind a transaction pooler, and keeps the
-        value of when the connection was made); none on the primary."""
-        return (conf.read_timeout() or None) if self.is_replica else None
+    def _limits(self) -> limits.Limits:
+        """The server-side limits each statement carries. On a replica, its
+        read timeout as it is now, outside transactions (the SET at connect
+        stays on one pooled server connection behind a transaction pooler,
+        and keeps the value of when the connection was made). On the
+        primary, the web request's (none for jobs and commands)."""
+        if self.is_replica:
+            seconds = conf.read_timeout()
+            autocommit = self.connection is not None and self.connection.autocommit
+            return limits.Limits(statement=(seconds or None) if autocommit else None)
+        return limits.request_limits_now()
 
     @cached_property
     def wrap_database_errors(self):

@@ -115,13 +115,13 @@ class Command(library.Command):  # type: ignore[name-defined]  # (a module objec
 
             def between_batches(done: int) -> None:
                 logger.info("%s: %d of %d rows merged", plural, done, upload.total_rows)
-                jobs.wait_for_replicas(limits, on_wait=report_wait)
 
             merged = pipeline.merge(
                 spec=import_spec,
                 upload=upload,
                 batch_rows=settings.IMPORT_BATCH_ROWS,
                 between_batches=between_batches,
+                pace=lambda: jobs.wait_for_replicas(limits, on_wait=report_wait),
             )
         if merged is None or merged.problems:
             self._fail(pipeline.problems_of(merged) if merged else [], 0)
