@@ -9,8 +9,8 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
