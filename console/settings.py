@@ -441,6 +441,11 @@ IMPORT_MAX_UPLOAD_BYTES = env("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 # Confirmed imports of more rows than this run as background jobs
 # (console/bulk/jobs.py); smaller ones are merged within the request.
 IMPORT_JOB_ROWS = env("IMPORT_JOB_ROWS", 20_000)
+# Each job worker records a heartbeat this often (console/bulk/workers.py);
+# one silent for JOB_WORKER_STALE_SECONDS is gone, and the jobs it ran are
+# marked failed by the other workers (or by itself once it is back).
+JOB_WORKER_HEARTBEAT_SECONDS = env("JOB_WORKER_HEARTBEAT_SECONDS", 5.0)
+JOB_WORKER_STALE_SECONDS = env("JOB_WORKER_STALE_SECONDS", 30.0)
 # A job merges this many rows per statement; between two it writes its
 # progress, acts on a cancel and waits while a replica is over the lag limit
 # (polling every IMPORT_THROTTLE_POLL seconds, for IMPORT_THROTTLE_MAX_WAIT

@@ -2,7 +2,8 @@
 # A server with the console's two background processes beside it:
 #   the replica lag sampler (`dbops sample`), which stores a lag sample per
 #   replica every 5 seconds for the replication page's history chart, and
-#   the job worker (`db_worker`, django-tasks), which runs big imports.
+#   the job worker (`db_worker`, django-tasks), which runs big imports and
+#   is started again should it exit.
 #
 #   scripts/run-dev.sh runserver 127.0.0.1:8000     (make run)
 #   scripts/run-dev.sh gunicorn                      (make serve)
@@ -65,9 +66,25 @@ echo "pid $$, $mode on $address, started $(date -u '+%Y-%m-%d %H:%M UTC')" >"$LO
 # The query counters count from this start (see dbops/ops/metrics.py).
 "$PY" manage.py shell -c "from dbops.ops.metrics import clear_process_files; clear_process_files()"
 
+# The job worker outlives primary outages by itself (console/bulk/workers.py);
+# should it exit all the same, it is started again, as systemd's
+# Restart=always does in production (docs/deploy/).
+supervise() {
+    child=""
+    trap '[ -n "$child" ] && kill "$child" 2>/dev/null; wait; exit 0' INT TERM
+    while :; do
+        "$@" &
+        child=$!
+        status=0
+        wait "$child" || status=$?
+        echo "run-dev: $* exited ($status); starting it again in 2 s" >&2
+        sleep 2
+    done
+}
+
 "$PY" manage.py dbops sample --every 5 &
 sampler=$!
-"$PY" manage.py db_worker --queue-name default &
+supervise "$PY" manage.py db_worker --queue-name default &
 worker=$!
 case "$mode" in
     gunicorn) "$PY" -m gunicorn -c gunicorn.conf.py & ;;

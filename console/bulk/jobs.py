@@ -256,6 +256,12 @@ def run_import(upload_id: int) -> str:
     return str(outcome)
 
 
+# Ends this process could not record (the primary was gone too): upload id ->
+# (state, message), recorded by the worker's heartbeat once the primary is
+# back (bulk/workers.py), so that the job's page gives the real reason.
+_unrecorded: dict[int, tuple[str, str]] = {}
+
+
 def _finish(upload_id: int, state: str, message: str) -> None:
     """Record how a job ended without writing (its merge was rolled back)."""
     try:
@@ -264,5 +270,13 @@ def _finish(upload_id: int, state: str, message: str) -> None:
             state=state, message=message, finished_at=timezone.now(), waiting_for=""
         )
     except DatabaseError:
-        # The primary is gone too: settle() marks the job failed later.
         logger.exception("import %s: could not record its end", upload_id)
+        _unrecorded[upload_id] = (state, message)
+    else:
+        _unrecorded.pop(upload_id, None)
+
+
+def record_unrecorded_ends() -> None:
+    """Record the ends `_finish` could not (kept while it still cannot)."""
+    for upload_id, (state, message) in list(_unrecorded.items()):
+        _finish(upload_id, state, message)

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from catalog.models import Author, Book
 from console.bulk import jobs
-from console.bulk.models import Import
+from console.bulk.models import Import, JobWorker
 from tests.waiting import eventually
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,7 @@ class Worker:
             "DJANGO_SETTINGS_MODULE": "tests.settings",
             "IMPORT_BATCH_ROWS": "100",
             "IMPORT_THROTTLE_POLL": "0.1",
+            "JOB_WORKER_HEARTBEAT_SECONDS": "0.5",
             **self.env,
         }
         command = [sys.executable, "manage.py", "db_worker", "--interval", "0.1"]
@@ -104,6 +106,7 @@ def submit(client: Client, content: bytes) -> Import:
     previewed = client.post(
         f"{BOOKS_URL}import/", {"import_file": upload, "format": "0"}
     )
+    assert "confirm_form" in previewed.context, previewed.content[:2000]
     form = previewed.context["confirm_form"]
     confirmed = client.post(f"{BOOKS_URL}process_import/", form.initial)
     assert confirmed.status_code == 302, confirmed.content[:1000]
@@ -297,3 +300,64 @@ def test_throttled_job_holds_no_row_that_an_editor_saves(
         cluster.resume_replay()
     editor.join()
     assert finished_in_time and saved == [302], saved
+
+
+def test_worker_outlives_a_primary_outage(importer, cluster, worker_factory):
+    """With the primary stopped for a few seconds an idle worker stays up
+    (django-tasks' loop re-raised the connection error and the process
+    exited), and a job submitted afterwards runs."""
+    worker = worker_factory()
+    eventually(
+        lambda: "Starting worker" in worker.log_path.read_text(), what="the start"
+    )
+    cluster.stop("primary")
+    try:
+        eventually(
+            lambda: (
+                worker.process.poll() is not None
+                or "lost the database" in worker.log_path.read_text()
+            ),
+            timeout=20,
+            what="the worker to meet the outage",
+        )
+    finally:
+        cluster.start("primary")
+        cluster.wait_until_ready("primary")
+    assert worker.process.poll() is None, worker.log_path.read_text()
+    cluster.wait_for_replay()
+    # Django's test client skips the per-request connection check
+    # (close_old_connections) that a served request makes: this process's
+    # connection died with the primary.
+    connections.close_all()
+    eventually(
+        lambda: JobWorker.objects.using("default").exists(), what="its heartbeat"
+    )
+    job = submit(importer, books_csv(JOB_ROWS + 1))
+    done = eventually(lambda: (j := current(job)).finished and j, what="the end")
+    assert done.state == Import.State.DONE, done.message
+
+
+def test_job_of_a_killed_worker_is_failed_by_the_others_heartbeat(
+    importer, cluster, worker_factory
+):
+    """A worker killed mid-merge: another worker's heartbeat marks its job
+    failed, in words, without anyone opening the job's page."""
+    cluster.pause_replay()
+    try:
+        doomed = worker_factory(**LAGGING)
+        job = waiting_for_the_replica(submit(importer, books_csv(JOB_ROWS + 500)))
+        worker_factory()
+        doomed.kill()
+        failed = eventually(
+            lambda: (
+                Import.objects.using("default")
+                .filter(pk=job.pk, state=Import.State.FAILED)
+                .first()
+            ),
+            timeout=15,
+            what="the job marked failed by the live worker",
+        )
+    finally:
+        cluster.resume_replay()
+    assert "job worker stopped" in failed.message
+    assert Book.objects.using("default").count() == 0
