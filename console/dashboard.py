@@ -11,7 +11,7 @@ from django.db import DatabaseError, router
 from django.urls import NoReverseMatch, reverse
 
 from console.bigtables.rows import table_rows
-from dbops.ops import metrics, migration_status, permissions, replication
+from dbops.ops import jobqueue, metrics, migration_status, permissions, replication
 
 # What the dashboard counts, in this order; models that do not exist (yet)
 # are left out.
@@ -34,6 +34,7 @@ class Dashboard:
     totals: metrics.QueryTotals | None = None
     recent: metrics.RecentShare | None = None
     unapplied: list[migration_status.MigrationRow] | None = None
+    jobs: jobqueue.JobQueue | None = None
 
 
 def record_counts(model_labels: list[str] = COUNTED_MODELS) -> list[RecordCount]:
@@ -86,6 +87,7 @@ def dashboard(*, ops: bool) -> Dashboard:
         totals=metrics.query_totals(),
         recent=metrics.recent_replica_share(),
         unapplied=migration_status.migration_status(check_changes=False).unapplied,
+        jobs=jobqueue.job_queue(),
     )
 
 

@@ -1,4 +1,5 @@
-"""The operations pages' permissions and the replica lag history."""
+"""The operations pages' permissions, the replica lag history and the job
+workers' heartbeats."""
 
 from __future__ import annotations
 
@@ -61,3 +62,25 @@ class UserWritePosition(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} at {self.position}"
+
+
+class JobWorker(models.Model):
+    """A job worker process (`db_worker`), as its last heartbeat left it
+    (console/bulk/workers.py writes it; dbops/ops/jobqueue.py reads it).
+
+    One silent for JOB_WORKER_STALE_SECONDS is gone (killed, its machine
+    down, or cut off from the primary): the dashboard, the Imports list,
+    /readyz and /metrics say so when jobs wait with no live worker.
+    """
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "job worker"
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"

@@ -46,6 +46,7 @@ from unfold.contrib.import_export import forms as unfold_forms
 from console.bulk import export, jobs, pipeline, spec
 from console.bulk.models import Import
 from dbops import routing
+from dbops.ops import jobqueue
 from dbops.routing import PRIMARY, consistency
 
 logger = logging.getLogger("console.bulk")
@@ -447,6 +448,12 @@ class ImportAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        queue = jobqueue.job_queue()
+        if queue is not None and queue.stranded:
+            messages.warning(request, queue.words)
+        return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list:
         cancel = path(

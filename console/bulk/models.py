@@ -101,26 +101,3 @@ class StagedRow(models.Model):
 
     def __str__(self) -> str:
         return f"line {self.line} of upload {self.upload_id}"
-
-
-class JobWorker(models.Model):
-    """A `db_worker` process, as its last heartbeat left it (bulk/workers.py).
-
-    A worker whose heartbeat is older than JOB_WORKER_STALE_SECONDS is gone
-    (killed, its machine down, or cut off from the primary): the dashboard,
-    the Imports list, /readyz and /metrics say so when jobs wait with no live
-    worker.
-    """
-
-    worker_id = models.CharField(max_length=64, primary_key=True)
-    host = models.CharField(max_length=255)
-    pid = models.IntegerField()
-    started_at = models.DateTimeField()
-    seen_at = models.DateTimeField()
-    running_import = models.IntegerField(null=True)  # Import.pk of its job
-
-    class Meta:
-        verbose_name = "job worker"
-
-    def __str__(self) -> str:
-        return f"{self.host}:{self.pid}"

@@ -32,7 +32,8 @@ from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
 from console.bulk import jobs
-from console.bulk.models import Import, JobWorker
+from console.bulk.models import Import
+from dbops.models import JobWorker
 from dbops.routing import PRIMARY
 
 logger = logging.getLogger("console.bulk")
@@ -44,15 +45,6 @@ BACKOFF_MAX = 30.0
 def next_backoff(previous: float | None) -> float:
     """The wait after a failure: 1 s, then doubling, at most 30 s."""
     return BACKOFF_FIRST if previous is None else min(previous * 2, BACKOFF_MAX)
-
-
-def live_workers() -> list[JobWorker]:
-    """The workers heard from within JOB_WORKER_STALE_SECONDS, on the
-    primary (a replica's copy may be as old as its lag)."""
-    since = timezone.now() - timedelta(seconds=settings.JOB_WORKER_STALE_SECONDS)
-    return list(
-        JobWorker.objects.using(PRIMARY).filter(seen_at__gte=since).order_by("host")
-    )
 
 
 class Heartbeat(threading.Thread):
@@ -82,6 +74,10 @@ class Heartbeat(threading.Thread):
                     "seen_at": timezone.now(),
                 },
             )
+            # Workers gone for a day are history, not news.
+            JobWorker.objects.using(PRIMARY).filter(
+                seen_at__lt=timezone.now() - timedelta(days=1)
+            ).delete()
             jobs.record_unrecorded_ends()
             for upload in Import.objects.using(PRIMARY).filter(
                 state=Import.State.RUNNING

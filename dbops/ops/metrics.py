@@ -478,9 +478,10 @@ class _HealthCollector:
     """The replicas' state at scrape time, as gauges (measured by the caller,
     not kept in the shared files, so a scrape never shows a stale lag)."""
 
-    def __init__(self, primary_up: bool, replicas: Iterable) -> None:
+    def __init__(self, primary_up: bool, replicas: Iterable, jobs=None) -> None:
         self.primary_up = primary_up
         self.replicas = list(replicas)
+        self.jobs = jobs  # a jobqueue.JobQueue, or None: not known
 
     def collect(self):
         primary = GaugeMetricFamily(
@@ -526,12 +527,23 @@ class _HealthCollector:
             if status.lag_seconds is not None:
                 lag_seconds.add_metric([status.alias], status.lag_seconds)
         yield from (primary, up, serving, paused, lag_bytes, lag_seconds)
+        if self.jobs is not None:
+            workers = GaugeMetricFamily(
+                "dbops_job_workers_live",
+                "Job workers heard from within JOB_WORKER_STALE_SECONDS.",
+            )
+            workers.add_metric([], len(self.jobs.live_workers))
+            waiting = GaugeMetricFamily(
+                "dbops_jobs_waiting", "Jobs ready to run, not yet taken by a worker."
+            )
+            waiting.add_metric([], self.jobs.waiting)
+            yield from (workers, waiting)
 
 
-def exposition(*, primary_up: bool, replicas: Iterable) -> tuple[bytes, str]:
+def exposition(*, primary_up: bool, replicas: Iterable, jobs=None) -> tuple[bytes, str]:
     """The /metrics body and content type: the shared query counters of every
     process plus the replicas' state and verdicts as given (ReplicaRows)."""
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(metrics_dir()))
-    registry.register(_HealthCollector(primary_up, replicas))
+    registry.register(_HealthCollector(primary_up, replicas, jobs))
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from dbops.models import LagSample
+from dbops.ops import jobqueue
 from dbops.routing import conf, consistency, rule, scope
 from dbops.routing.monitor import monitor
 
@@ -221,6 +222,7 @@ class Readiness:
     primary_up: bool
     replicas: list[ReplicaRow]
     seconds: float
+    jobs: jobqueue.JobQueue | None = None  # None: the primary cannot say
 
     def as_json(self) -> dict:
         """The /readyz body: no hostnames, ports or error texts, which could
@@ -235,11 +237,18 @@ class Readiness:
                 "lag_bytes": row.status.lag_bytes,
                 "lag_seconds": rule.bound_for_display(row.status.lag_seconds),
             }
-        return {
+        body: dict[str, object] = {
             "status": "ok" if self.primary_up else "unavailable",
             "databases": databases,
             "checked_in_ms": round(self.seconds * 1000, 1),
         }
+        if self.jobs is not None:
+            body["jobs"] = {
+                "ok": not self.jobs.stranded,
+                "live_workers": len(self.jobs.live_workers),
+                "waiting": self.jobs.waiting,
+            }
+        return body
 
 
 def readiness() -> Readiness:
@@ -250,6 +259,7 @@ def readiness() -> Readiness:
     return Readiness(
         primary_up=now.primary_up,
         replicas=now.replicas,
+        jobs=jobqueue.job_queue() if now.primary_up else None,
         seconds=time.perf_counter() - started,
     )
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from dbops.models import LagSample
 from dbops.ops import (
+    jobqueue,
     metrics,
     migration_status,
     permissions,
@@ -76,7 +77,9 @@ def prometheus_metrics(request):
         return response
     now = replication.replicas_now()
     body, content_type = metrics.exposition(
-        primary_up=now.primary_up, replicas=now.replicas
+        primary_up=now.primary_up,
+        replicas=now.replicas,
+        jobs=jobqueue.job_queue() if now.primary_up else None,
     )
     return HttpResponse(body, content_type=content_type)
 

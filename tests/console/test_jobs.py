@@ -21,7 +21,8 @@ from django.test import Client
 
 from catalog.models import Author, Book
 from console.bulk import jobs
-from console.bulk.models import Import, JobWorker
+from console.bulk.models import Import
+from dbops.models import JobWorker
 from tests.waiting import eventually
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -361,3 +362,29 @@ def test_job_of_a_killed_worker_is_failed_by_the_others_heartbeat(
         cluster.resume_replay()
     assert "job worker stopped" in failed.message
     assert Book.objects.using("default").count() == 0
+
+
+def test_jobs_waiting_with_no_live_worker_are_shown_everywhere(
+    importer, cluster, worker_factory, settings
+):
+    """No worker runs: the queued job is said to be stranded on /readyz,
+    /metrics, the dashboard and the Imports list; a worker's heartbeat
+    clears it."""
+    settings.METRICS_TOKEN = "scrape"
+    job = submit(importer, books_csv(JOB_ROWS + 1))
+    ready = Client().get("/readyz").json()["jobs"]
+    assert ready == {"ok": False, "live_workers": 0, "waiting": 1}
+    scraped = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape")
+    assert "dbops_job_workers_live 0.0" in scraped.content.decode()
+    assert "dbops_jobs_waiting 1.0" in scraped.content.decode()
+    dashboard = importer.get("/admin/").content.decode()
+    assert 'data-stranded="true"' in dashboard
+    assert "1 job waiting and no job worker alive" in dashboard
+    listing = importer.get("/admin/bulk/import/").content.decode()
+    assert "no job worker alive" in listing
+
+    worker_factory()
+    done = eventually(lambda: (j := current(job)).finished and j, what="the end")
+    assert done.state == Import.State.DONE
+    ready = Client().get("/readyz").json()["jobs"]
+    assert ready["ok"] is True and ready["live_workers"] == 1
