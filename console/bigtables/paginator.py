@@ -118,7 +118,7 @@ class EstimatedCountPaginator(Paginator):
             return super().count, EXACT
         if is_whole_table(queryset):
             table = queryset.model._meta.db_table
-            estimate = estimated_rows([table]).get(table)
+            estimate = estimated_rows([table], fallback=queryset.db).get(table)
             if estimate is not None and estimate > self.count_limit:
                 return estimate, ESTIMATE
         # COUNT over a LIMIT subquery reads at most count_limit + 1 rows. The

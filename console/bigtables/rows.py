@@ -5,7 +5,8 @@ seconds on every page that shows a total. The dashboard's cards, the
 changelists' "about N" and the migrations page's table sizes all take their
 number from `estimated_rows`, so they agree.
 
-The estimate is the smaller of two, both read on the primary:
+The estimate is the smaller of two, both read on the primary (while it
+answers: see `estimated_rows`):
 
 - the planner's (`pg_class.reltuples` scaled by the table's current size in
   pages). Updates leave dead row versions behind until a vacuum, so the
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 
 from dbops.routing.aliases import PRIMARY
 
@@ -65,13 +66,30 @@ class TableRows:
     estimated: bool
 
 
-def estimated_rows(tables: list[str]) -> dict[str, int | None]:
+def estimated_rows(
+    tables: list[str], *, fallback: str | None = None
+) -> dict[str, int | None]:
     """The estimated rows per existing table, None where PostgreSQL knows
     nothing yet (a table never written, vacuumed or analyzed since the
-    statistics began). Missing tables are left out."""
+    statistics began). Missing tables are left out.
+
+    Read on the primary, whose statistics know updates; while the primary
+    does not answer, on `fallback` (the replica serving the page), whose
+    planner numbers are the primary's as of its replay: a page that a
+    replica can serve must not fail for its count.
+    """
     if not tables:
         return {}
-    with connections[PRIMARY].cursor() as cursor:
+    try:
+        return _estimate(PRIMARY, tables)
+    except (OperationalError, InterfaceError):
+        if fallback is None or fallback == PRIMARY:
+            raise
+    return _estimate(fallback, tables)
+
+
+def _estimate(alias: str, tables: list[str]) -> dict[str, int | None]:
+    with connections[alias].cursor() as cursor:
         cursor.execute(ESTIMATE_SQL, [list(tables)])
         return dict(cursor.fetchall())
 
@@ -82,7 +100,7 @@ def table_rows(
     """Row counts per table, in the order given: estimated for tables
     estimated at `exact_below` rows or more, counted exactly on `using` for
     the rest. Missing tables are left out."""
-    estimates = estimated_rows(tables)
+    estimates = estimated_rows(tables, fallback=using)
     exact = [
         table
         for table, estimate in estimates.items()

@@ -102,7 +102,8 @@ def test_dashboard_replica_share_is_the_share_of_the_counted_reads(ops_client):
 
 def test_dashboard_query_budget(ops_client):
     """Nothing per row or per model. Primary: its state and WAL position, the
-    row estimates (its statistics), django_migrations, and one more. Replica:
+    row estimates (its statistics), django_migrations, one more, and the job
+    queue (its live workers, the jobs waiting: two). Replica:
     the router's probe, session, user, permissions (two), exact counts of the
     small tables, the replica's own probe, django_migrations."""
     url = reverse("admin:index")
@@ -112,5 +113,5 @@ def test_dashboard_query_budget(ops_client):
         CaptureQueriesContext(connections["replica"]) as replica,
     ):
         assert ops_client.get(url).status_code == 200
-    assert len(primary) <= 4, [" ".join(q["sql"].split())[:100] for q in primary]
+    assert len(primary) <= 6, [" ".join(q["sql"].split())[:100] for q in primary]
     assert len(replica) <= 8, [q["sql"][:80] for q in replica]

@@ -52,7 +52,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.is_replica:
             wrappers = [failover.retry_on_primary, self._bounded_execute]
         else:
-            wrappers = [consistency.track_writes]
+            wrappers = [consistency.track_writes, self._answered_in_time]
         self.execute_wrappers.extend([*wrappers, metrics.count_queries])
         self._health_check_unanswered = False
 
@@ -93,6 +93,27 @@ class DatabaseWrapper(base.DatabaseWrapper):
     @cached_property
     def wrap_database_errors(self):
         return _AliasTaggingErrorWrapper(self)
+
+    # --- a web request's primary statements under a deadline too ------------
+
+    def _answered_in_time(self, execute, sql, params, many, context):
+        """The primary's statement_timeout of a web request is the server's
+        to enforce, and a hung server enforces nothing: the client gives up
+        a second later (the request gets its 503, the worker is free, and
+        the primary is not waited for again for its back-off). Jobs and
+        commands have no limit."""
+        seconds = limits.request_limits_now().statement
+        raw = self.connection
+        if not seconds or raw is None:
+            return execute(sql, params, many, context)
+        with deadline.watch(raw.fileno(), seconds + 1.0) as watch:
+            try:
+                return execute(sql, params, many, context)
+            except Error as exc:
+                if watch.fired:
+                    outage.remember(self.alias, f"no answer within {seconds + 1:g} s")
+                    raise failover.NoAnswer(self.alias, seconds + 1.0) from exc
+                raise
 
     # --- replica round trips under a deadline ------------------------------
 
