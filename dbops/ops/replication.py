@@ -20,7 +20,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from dbops.models import LagSample
-from dbops.ops import jobqueue
+from dbops.ops import jobqueue, lockwaits
 from dbops.routing import conf, consistency, rule, scope
 from dbops.routing.monitor import monitor
 
@@ -113,6 +113,7 @@ class ReplicationOverview:
     senders: list[Sender]
     history: dict[str, list[LagSample]]  # alias -> the last hour, oldest first
     history_window: timedelta = HISTORY_WINDOW
+    lock_waits: list[lockwaits.LockWait] = field(default_factory=list)
 
 
 def replicas_now(*, fresh: bool = False) -> ReplicaNow:
@@ -176,8 +177,12 @@ def lag_history(
 def replication_overview() -> ReplicationOverview:
     """Everything the replication page shows. It only reads: the history is
     what the sampler (`dbops sample`) stored."""
+    now = replicas_now()
     return ReplicationOverview(
-        now=replicas_now(), senders=senders(), history=lag_history()
+        now=now,
+        senders=senders(),
+        history=lag_history(),
+        lock_waits=lockwaits.lock_waits(lockwaits.servers_answering(now)),
     )
 
 
@@ -223,6 +228,7 @@ class Readiness:
     replicas: list[ReplicaRow]
     seconds: float
     jobs: jobqueue.JobQueue | None = None  # None: the primary cannot say
+    lock_waits: list[lockwaits.LockWait] = field(default_factory=list)
 
     def as_json(self) -> dict:
         """The /readyz body: no hostnames, ports or error texts, which could
@@ -242,6 +248,7 @@ class Readiness:
             "databases": databases,
             "checked_in_ms": round(self.seconds * 1000, 1),
         }
+        body["lock_waits"] = [wait.as_json() for wait in self.lock_waits]
         if self.jobs is not None:
             body["jobs"] = {
                 "ok": not self.jobs.stranded,
@@ -260,6 +267,7 @@ def readiness() -> Readiness:
         primary_up=now.primary_up,
         replicas=now.replicas,
         jobs=jobqueue.job_queue() if now.primary_up else None,
+        lock_waits=lockwaits.lock_waits(lockwaits.servers_answering(now)),
         seconds=time.perf_counter() - started,
     )
 

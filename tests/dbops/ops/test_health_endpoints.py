@@ -106,17 +106,18 @@ def test_readyz_leaks_no_hosts_or_credentials(db, client, settings):
 
 
 def test_readyz_query_budget(db, client):
-    """On the primary its check (WAL position) and the recent writers'
-    positions, on each replica one probe: measured anew here since the
-    tests' check interval is 0."""
+    """On the primary its check (WAL position), the recent writers'
+    positions, the job queue (live workers, jobs waiting) and the lock
+    waits; on each replica one probe and its lock waits: measured anew here
+    since the tests' check interval is 0."""
     client.get("/readyz")
     with (
         CaptureQueriesContext(connections["default"]) as primary,
         CaptureQueriesContext(connections["replica"]) as replica,
     ):
         client.get("/readyz")
-    assert len(primary) == 2
-    assert len(replica) == 1
+    assert len(primary) == 5
+    assert len(replica) == 2
 
 
 def test_readyz_replica_over_lag_limit_is_not_ok(db, client, cluster, settings):

@@ -92,3 +92,37 @@ def test_table_lock_replayed_on_the_replica_is_not_a_dead_replica(
     assert response.status_code == 504, (response.content[:200], elapsed)
     assert elapsed < 3.5, elapsed
     assert not monitor.is_down("replica")
+
+
+def test_a_table_lock_shows_on_readyz_and_the_replication_page(
+    db, cluster, table_lock, ops_client, settings
+):
+    """While reads of catalog_author wait on the lock, /readyz and the
+    replication page say so: which table, on which server, for how long."""
+    waiting = threading.Thread(target=_blocked_read, args=[cluster])
+    waiting.start()
+    try:
+        ready = eventually(
+            lambda: Client().get("/readyz").json()["lock_waits"],
+            timeout=10,
+            what="the lock wait on /readyz",
+        )
+        tables = {(wait["server"], wait["table"]) for wait in ready}
+        assert ("replica", "catalog_author") in tables, ready
+        page = ops_client.get("/admin/dbops/replication/").content.decode()
+        assert "reads of catalog_author wait on a lock" in page
+    finally:
+        waiting.join()
+
+
+def _blocked_read(cluster) -> None:
+    """A read of the locked table on the replica, waiting until its own
+    statement_timeout (5 s) gives up."""
+    try:
+        cluster.execute(
+            "replica",
+            "SET statement_timeout = 5000; SELECT count(*) FROM catalog_author",
+            database=cluster.database,
+        )
+    except psycopg2.Error:
+        pass
