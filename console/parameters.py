@@ -11,10 +11,12 @@ parameters" redirect (values its lookups cannot take).
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.admin.exceptions import DisallowedModelAdminLookup
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.utils.text import smart_split
 from unfold.views import ChangeList
 
 # User-supplied regular expressions: an invalid one is a server error and a
@@ -63,11 +65,38 @@ class CheckedChangeList(ChangeList):
         return queryset
 
 
+# Each word of an admin search is one more ILIKE over the table, ANDed: 50
+# words cost 0.26 s on 100,000 books, 600 words 2 s, 1,300 words 25 s. Past
+# this many the rest are left out, and the page says so.
+MAX_SEARCH_WORDS = 10
+
+
+def bounded_search(search_term: str) -> tuple[str, list[str]]:
+    """The search as run (its first MAX_SEARCH_WORDS words, quoted phrases
+    kept whole, as the admin splits them) and the words left out."""
+    words = list(smart_split(search_term))
+    kept, left_out = words[:MAX_SEARCH_WORDS], words[MAX_SEARCH_WORDS:]
+    return " ".join(kept), left_out
+
+
 class CheckedParametersMixin:
     """For every ModelAdmin of the console."""
 
     def get_changelist(self, request, **kwargs):
         return CheckedChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        search_term, left_out = bounded_search(search_term)
+        if left_out:
+            messages.warning(
+                request,
+                f"Search takes at most {MAX_SEARCH_WORDS} words: these results "
+                f"are for the first {MAX_SEARCH_WORDS}, without "
+                f"{len(left_out)} more ({' '.join(left_out)[:80]}…).",
+            )
+        return super().get_search_results(  # type: ignore[misc]
+            request, queryset, search_term
+        )
 
     def lookup_allowed(self, lookup, value, request=None):
         if lookup.rsplit("__", 1)[-1] in REFUSED_LOOKUPS:
