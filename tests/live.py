@@ -142,6 +142,18 @@ class LoadResult:
     timeline: list[tuple[float, int]] = field(default_factory=list)
     # (seconds since the start, status) of each acknowledged write (a 302).
     writes: list[tuple[float, int]] = field(default_factory=list)
+    # (label, status or 0 for no response, seconds) of every request.
+    durations: list[tuple[str, int, float]] = field(default_factory=list)
+
+    def slowest(self, prefix: str = "") -> float:
+        return max(
+            (
+                seconds
+                for label, _, seconds in self.durations
+                if label.startswith(prefix)
+            ),
+            default=0.0,
+        )
 
 
 class Load:
@@ -185,6 +197,9 @@ class Load:
         with self._lock:
             self.result.requests += 1
             now = time.monotonic() - self._started
+            took = response.elapsed.total_seconds() if response is not None else 0.0
+            status = response.status_code if response is not None else 0
+            self.result.durations.append((label, status, took))
             if response is None:
                 self.result.connection_errors.append(f"{now:.1f}s {label}")
                 return False

@@ -48,7 +48,9 @@ def wait_until_serving(url: str, process: subprocess.Popen) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
+            # Not listening yet, or a worker still loading the app (a busy
+            # machine takes longer than the second: a read timeout).
             time.sleep(0.1)
     raise TimeoutError(f"gunicorn did not answer {url} within 30s")
 

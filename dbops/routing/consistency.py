@@ -95,10 +95,24 @@ def track_writes(execute, sql, params, many, context):
     return execute(sql, params, many, context)
 
 
+# The position that covers the request's commits: with synchronous_commit on
+# (or local, remote_*), each commit returned only once flushed, so the flush
+# position covers them and goes no further than what replicas can receive.
+# The insert position also covers other sessions' WAL that is not flushed
+# yet, which no replica can have until it is: never, while the primary hangs
+# (and the client's reads then got a 503 instead of the replica's answer).
+# With synchronous_commit off a commit may return before its flush: the
+# insert position is the one that covers it then.
+WRITE_POSITION_SQL = (
+    "SELECT (CASE WHEN current_setting('synchronous_commit') = 'off' "
+    "THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END)::text"
+)
+
+
 def current_write_position() -> int | None:
     try:
         with connections[scope.PRIMARY].cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
+            cursor.execute(WRITE_POSITION_SQL)
             return rule.lsn_to_int(cursor.fetchone()[0])
     except Error:
         return None

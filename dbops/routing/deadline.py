@@ -13,6 +13,11 @@ OperationalError the failover handles like any lost connection.
 
 Only the socket is shut down, never closed here: the file descriptor stays
 libpq's, so it cannot be reused under it.
+
+A deadline may instead ask before it fires (`unless_answering`): a
+statement that is merely slow on a live server (a big page on the primary)
+goes on, checked again each period, while one whose server no longer
+answers anything is given up on after one period.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -33,14 +38,20 @@ class _Watchdog:
         self._heap: list[tuple[float, int]] = []
         self._armed: dict[int, int] = {}  # token -> file descriptor
         self._expired: set[int] = set()
+        # token -> (period, the question asked when it is due)
+        self._asking: dict[int, tuple[float, Callable[[], bool]]] = {}
         self._tokens = itertools.count()
         self._pid = 0
 
-    def arm(self, fileno: int, seconds: float) -> int:
+    def arm(
+        self, fileno: int, seconds: float, ask: Callable[[], bool] | None = None
+    ) -> int:
         with self._lock:
             self._ensure_thread()
             token = next(self._tokens)
             self._armed[token] = fileno
+            if ask is not None:
+                self._asking[token] = (seconds, ask)
             heapq.heappush(self._heap, (time.monotonic() + seconds, token))
             self._lock.notify()
             return token
@@ -49,6 +60,7 @@ class _Watchdog:
         """Stop watching; True if the deadline had already fired."""
         with self._lock:
             self._armed.pop(token, None)
+            self._asking.pop(token, None)
             if token in self._expired:
                 self._expired.discard(token)
                 return True
@@ -80,8 +92,31 @@ class _Watchdog:
                     self._lock.wait(wait)
                     continue
                 heapq.heappop(self._heap)
-                self._expired.add(token)
-                _shut_down(self._armed.pop(token))
+                if token in self._asking:
+                    # Asked on a thread of its own: the question takes a
+                    # round trip, and other deadlines must not wait for it.
+                    threading.Thread(
+                        target=self._ask, args=(token,), daemon=True
+                    ).start()
+                    continue
+                self._fire(token)
+
+    def _fire(self, token: int) -> None:
+        self._expired.add(token)
+        self._asking.pop(token, None)
+        _shut_down(self._armed.pop(token))
+
+    def _ask(self, token: int) -> None:
+        entry = self._asking.get(token)
+        answering = entry is not None and entry[1]()
+        with self._lock:
+            if token not in self._armed or entry is None:
+                return  # the block ended meanwhile: its socket is not ours
+            if answering:
+                heapq.heappush(self._heap, (time.monotonic() + entry[0], token))
+                self._lock.notify()
+            else:
+                self._fire(token)
 
 
 def _shut_down(fileno: int) -> None:
@@ -121,8 +156,14 @@ class Watch:
 
 
 @contextmanager
-def watch(fileno: int | None, seconds: float) -> Iterator[Watch]:
-    """Shut the socket `fileno` down if the block takes longer than `seconds`.
+def watch(
+    fileno: int | None,
+    seconds: float,
+    *,
+    unless_answering: Callable[[], bool] | None = None,
+) -> Iterator[Watch]:
+    """Shut the socket `fileno` down if the block takes longer than `seconds`
+    (with `unless_answering`: once it returns False, asked each `seconds`).
 
     The block sees the driver's own error (the connection is gone); the
     yielded `Watch` says whether the deadline was the cause.
@@ -130,7 +171,7 @@ def watch(fileno: int | None, seconds: float) -> Iterator[Watch]:
     if fileno is None or fileno < 0:
         yield Watch(None)
         return
-    result = Watch(_watchdog.arm(fileno, seconds))
+    result = Watch(_watchdog.arm(fileno, seconds, unless_answering))
     try:
         yield result
     finally:

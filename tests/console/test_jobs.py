@@ -303,7 +303,7 @@ def test_throttled_job_holds_no_row_that_an_editor_saves(
     assert finished_in_time and saved == [302], saved
 
 
-def test_worker_outlives_a_primary_outage(importer, cluster, worker_factory):
+def test_worker_outlives_a_primary_outage(importer, cluster, pooler, worker_factory):
     """With the primary stopped for a few seconds an idle worker stays up
     (django-tasks' loop re-raised the connection error and the process
     exited), and a job submitted afterwards runs."""
@@ -326,6 +326,8 @@ def test_worker_outlives_a_primary_outage(importer, cluster, worker_factory):
         cluster.wait_until_ready("primary")
     assert worker.process.poll() is None, worker.log_path.read_text()
     cluster.wait_for_replay()
+    if pooler:
+        pooler.wait_until_serving()  # its server connections died too
     # Django's test client skips the per-request connection check
     # (close_old_connections) that a served request makes: this process's
     # connection died with the primary.

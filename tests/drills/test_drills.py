@@ -28,15 +28,20 @@ CLIENTS = 3
 PASSWORD = "drill-password-123"
 
 
-def _start_server(tmp_path, django_user_model, cluster, **env: str) -> LiveServer:
-    """The drill's staff users, and a two-worker gunicorn for them."""
+def _start_server(
+    tmp_path, django_user_model, cluster, workers: int = 2, **env: str
+) -> LiveServer:
+    """The drill's staff users, and a gunicorn (two workers) for them."""
     for number in range(CLIENTS + 1):
         django_user_model.objects.create_user(
             f"drill{number}", password=PASSWORD, is_staff=True, is_superuser=True
         )
     cluster.wait_for_replay()
     return LiveServer(
-        tmp_path / "gunicorn.log", REPLICA_RETRY_SECONDS=str(RETRY_SECONDS), **env
+        tmp_path / "gunicorn.log",
+        workers=workers,
+        REPLICA_RETRY_SECONDS=str(RETRY_SECONDS),
+        **env,
     ).start()
 
 
@@ -473,4 +478,89 @@ def test_drill_primary_failover_under_load(failover_cluster, tmp_path):
         f"{first_write:.2f} s after the old primary was down (promotion took "
         f"{promoted_at - stopped_at:.2f} s); 0 writes lost; reads back on the "
         "replica once it followed the new primary",
+    )
+
+
+class _Prober(threading.Thread):
+    """/healthz and /readyz polled while a drill runs: (seconds since the
+    start, path, status or 0, seconds taken)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.samples: list[tuple[float, str, int, float]] = []
+        self.started = time.monotonic()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.25):
+            for path in ("/healthz", "/readyz"):
+                sent = time.monotonic()
+                try:
+                    status = requests.get(self.url + path, timeout=15).status_code
+                except requests.RequestException:
+                    status = 0
+                took = time.monotonic() - sent
+                self.samples.append((sent - self.started, path, status, took))
+
+    def finish(self) -> list[tuple[float, str, int, float]]:
+        self._stop_event.set()
+        self.join()
+        return self.samples
+
+
+def test_drill_hung_primary_under_load(db, tmp_path, django_user_model, cluster):
+    """Every process of the primary stopped (SIGSTOP) for 6 s under load on
+    four workers: reads go on from the replica at its speed, writes get a
+    fast 503, /readyz says 503 within a few seconds, /healthz keeps
+    answering, no worker is killed, no acknowledged write is lost and no
+    client misses its own write. (Before: every worker waited the whole
+    hang, /readyz said ready, gunicorn killed the workers.)"""
+    server = _start_server(tmp_path, django_user_model, cluster, workers=4)
+    try:
+        load = Load(server.url, _sessions(server), seconds=12).start()
+        prober = _Prober(server.url)
+        prober.start()
+        time.sleep(2)
+        frozen_at = time.monotonic() - prober.started
+        with cluster.frozen("primary"):  # SIGCONT in its finally
+            time.sleep(6)
+        thawed_at = time.monotonic() - prober.started
+        result = load.join()
+        probes = prober.finish()
+        log = server.log_path.read_text()
+    finally:
+        server.stop()
+
+    reads = [d for d in result.durations if d[0].startswith("GET")]
+    # A read needs the primary while the replica lacks its client's own last
+    # write (sent just before the freeze): a 503 then, at most one per
+    # client; every other read is served by the replica.
+    refused = [r for r in reads if r[1] != 200]
+    assert all(status == 503 for _, status, _ in refused), refused
+    assert len(refused) <= CLIENTS, refused
+    served = [r for r in reads if r[1] == 200]
+    assert max(r[2] for r in served) < 3, [r for r in served if r[2] > 3]
+    # A statement in flight when the primary froze: one read timeout, then a
+    # fresh connection's connect timeout to find that it answers nothing.
+    assert result.slowest() < 4.5, result.slowest()
+    assert result.connection_errors == []
+    assert all(e.endswith("503") for e in result.server_errors)
+    _assert_nothing_lost(result)
+    assert "WORKER TIMEOUT" not in log
+    during = [p for p in probes if frozen_at <= p[0] <= thawed_at]
+    ready_503 = [p[0] - frozen_at for p in during if p[1] == "/readyz" and p[2] == 503]
+    assert ready_503 and ready_503[0] < 4, during
+    health = [p for p in probes if p[1] == "/healthz"]
+    assert all(p[2] == 200 for p in health), health
+    slowest_health = max(p[3] for p in health)
+    assert slowest_health < 3, slowest_health
+    _report(
+        "primary frozen 6 s, 4 workers",
+        result,
+        f"slowest read served {max(r[2] for r in served):.1f} s, slowest request "
+        f"{result.slowest():.1f} s, {len(result.server_errors) - len(refused)} "
+        f"writes and {len(refused)} own-write reads refused (503), /readyz 503 "
+        f"after {ready_503[0]:.1f} s, slowest /healthz "
+        f"{slowest_health:.1f} s, no worker killed",
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 
+import psycopg2
 from django.db import Error, OperationalError, connections
 from django.db.backends.postgresql import base, operations
 from django.db.utils import DatabaseErrorWrapper
@@ -97,23 +98,51 @@ class DatabaseWrapper(base.DatabaseWrapper):
     # --- a web request's primary statements under a deadline too ------------
 
     def _answered_in_time(self, execute, sql, params, many, context):
-        """The primary's statement_timeout of a web request is the server's
-        to enforce, and a hung server enforces nothing: the client gives up
-        a second later (the request gets its 503, the worker is free, and
-        the primary is not waited for again for its back-off). Jobs and
-        commands have no limit."""
-        seconds = limits.request_limits_now().statement
+        """A web request's primary statement is given up on once the primary
+        answers nothing: after each REPLICA_READ_TIMEOUT the statement runs,
+        a fresh connection asks the primary for a `SELECT 1` (a slow query
+        on a live primary goes on), and in any case a second after its
+        statement_timeout, which a hung server does not enforce. The request
+        gets its 503, the worker is free, and the primary is not waited for
+        again for its back-off. Jobs and commands have no such limit."""
+        limit = limits.request_limits_now().statement
         raw = self.connection
-        if not seconds or raw is None:
+        period = conf.read_timeout()
+        if not limit or raw is None:
             return execute(sql, params, many, context)
-        with deadline.watch(raw.fileno(), seconds + 1.0) as watch:
+        with (
+            deadline.watch(raw.fileno(), limit + 1.0) as hard,
+            deadline.watch(
+                raw.fileno(), period or limit, unless_answering=self._answers
+            ) as asked,
+        ):
             try:
                 return execute(sql, params, many, context)
             except Error as exc:
-                if watch.fired:
-                    outage.remember(self.alias, f"no answer within {seconds + 1:g} s")
-                    raise failover.NoAnswer(self.alias, seconds + 1.0) from exc
+                if hard.fired or asked.fired:
+                    outage.remember(self.alias, "no answer during a statement")
+                    raise failover.NoAnswer(self.alias, period or limit) from exc
                 raise
+
+    def _answers(self) -> bool:
+        """Whether the server answers a `SELECT 1` on a connection of its
+        own, within the read timeout (asked from the deadline's thread)."""
+        if outage.unanswered(self.alias):
+            return False
+        params = {**self.get_connection_params(), "connect_timeout": 2}
+        try:
+            probe = psycopg2.connect(**params)
+        except psycopg2.Error:
+            return False
+        try:
+            with deadline.watch(probe.fileno(), conf.read_timeout() or 2) as watch:
+                with probe.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            return not watch.fired
+        except psycopg2.Error:
+            return False
+        finally:
+            probe.close()
 
     # --- replica round trips under a deadline ------------------------------
 

@@ -330,7 +330,7 @@ def test_routing_costs_no_query_in_the_steady_state(
     routing_queries = [
         sql for _, sql in query_log.entries if "catalog_author" not in sql
     ]
-    assert routing_queries == ["SELECT pg_current_wal_insert_lsn()::text"]
+    assert routing_queries == [consistency.WRITE_POSITION_SQL]
 
 
 def test_routing_measures_each_server_once_per_interval(
