@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +102,28 @@ class Pooler:
         finally:
             conn.close()
 
+    @contextmanager
+    def paused(self, role: str) -> Iterator[None]:
+        """PgBouncer's PAUSE of `role`'s database for the block (RESUME in
+        any case): clients' queries queue in the pooler, as during a
+        switchover, and the server looks hung to them."""
+        admin = psycopg2.connect(
+            host=self.cluster.host,
+            port=self.port,
+            user=self.cluster.user,
+            dbname="pgbouncer",
+            connect_timeout=5,
+        )
+        admin.autocommit = True
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"PAUSE {role}")
+            yield
+        finally:
+            with admin.cursor() as cursor:
+                cursor.execute(f"RESUME {role}")
+            admin.close()
+
     def _pid(self) -> int | None:
         try:
             return int((self.root / "pgbouncer.pid").read_text().strip())
@@ -120,6 +144,8 @@ class Pooler:
             + f"listen_port = {self.port}\n"
             + "unix_socket_dir =\n"
             + "auth_type = trust\n"
+            # The admin console (PAUSE, RESUME) for the drills.
+            + f"admin_users = {c.user}\n"
             + f"auth_file = {self.root}/userlist.txt\n"
             + "pool_mode = transaction\n"
             + "max_client_conn = 500\n"

@@ -516,6 +516,35 @@ def test_drill_hung_primary_under_load(db, tmp_path, django_user_model, cluster)
     answering, no worker is killed, no acknowledged write is lost and no
     client misses its own write. (Before: every worker waited the whole
     hang, /readyz said ready, gunicorn killed the workers.)"""
+    _primary_unanswering_drill(
+        "primary frozen 6 s, 4 workers",
+        lambda: cluster.frozen("primary"),  # SIGCONT in its finally
+        tmp_path,
+        django_user_model,
+        cluster,
+    )
+
+
+def test_drill_pgbouncer_pause_of_the_primary_under_load(
+    db, tmp_path, django_user_model, cluster, pooler
+):
+    """PgBouncer's PAUSE of the primary's database for 6 s (a switchover's
+    first step): to the console the primary hangs; the same promises hold.
+    Runs in make test's PgBouncer pass."""
+    if pooler is None:
+        pytest.skip("needs the PgBouncer pass (CONSOLE_TEST_POOLER=1)")
+    _primary_unanswering_drill(
+        "PgBouncer PAUSE of the primary 6 s, 4 workers",
+        lambda: pooler.paused("primary"),  # RESUME in its finally
+        tmp_path,
+        django_user_model,
+        cluster,
+    )
+
+
+def _primary_unanswering_drill(
+    name: str, fault, tmp_path, django_user_model, cluster
+) -> None:
     server = _start_server(tmp_path, django_user_model, cluster, workers=4)
     try:
         load = Load(server.url, _sessions(server), seconds=12).start()
@@ -523,7 +552,7 @@ def test_drill_hung_primary_under_load(db, tmp_path, django_user_model, cluster)
         prober.start()
         time.sleep(2)
         frozen_at = time.monotonic() - prober.started
-        with cluster.frozen("primary"):  # SIGCONT in its finally
+        with fault():
             time.sleep(6)
         thawed_at = time.monotonic() - prober.started
         result = load.join()
@@ -556,7 +585,7 @@ def test_drill_hung_primary_under_load(db, tmp_path, django_user_model, cluster)
     slowest_health = max(p[3] for p in health)
     assert slowest_health < 3, slowest_health
     _report(
-        "primary frozen 6 s, 4 workers",
+        name,
         result,
         f"slowest read served {max(r[2] for r in served):.1f} s, slowest request "
         f"{result.slowest():.1f} s, {len(result.server_errors) - len(refused)} "
