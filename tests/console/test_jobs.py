@@ -390,3 +390,44 @@ def test_jobs_waiting_with_no_live_worker_are_shown_everywhere(
     assert done.state == Import.State.DONE
     ready = Client().get("/readyz").json()["jobs"]
     assert ready["ok"] is True and ready["live_workers"] == 1
+
+
+def test_primary_stopped_under_a_busy_worker_fails_the_job_with_its_reason(
+    importer, cluster, pooler, worker_factory
+):
+    """The primary stops while a job merges: nothing is written, the worker
+    stays up, and once the primary is back the job is failed with what
+    happened to it (not "the worker stopped"); the next job runs."""
+    cluster.pause_replay()
+    try:
+        worker = worker_factory(**LAGGING)
+        job = waiting_for_the_replica(submit(importer, books_csv(JOB_ROWS + 500)))
+        cluster.stop("primary")
+        eventually(
+            lambda: "lost the database" in worker.log_path.read_text(),
+            timeout=20,
+            what="the worker to meet the outage",
+        )
+        cluster.start("primary")
+        cluster.wait_until_ready("primary")
+    finally:
+        cluster.resume_replay()
+    if pooler:
+        pooler.wait_until_serving()
+    connections.close_all()  # this process's connection died with the primary
+    failed = eventually(
+        lambda: (
+            Import.objects.using("default")
+            .filter(pk=job.pk, state=Import.State.FAILED)
+            .first()
+        ),
+        timeout=30,
+        what="the job failed",
+    )
+    assert worker.process.poll() is None
+    assert "refused the import" in failed.message, failed.message
+    assert Book.objects.using("default").count() == 0
+    cluster.wait_for_replay()
+    again = submit(importer, books_csv(JOB_ROWS + 1))
+    done = eventually(lambda: (j := current(again)).finished and j, what="the end")
+    assert done.state == Import.State.DONE, done.message
