@@ -67,7 +67,12 @@ _state: ContextVar[RoutingState | None] = ContextVar(
 _primary_reasons: ContextVar[tuple[str, ...]] = ContextVar(
     "dbops_primary_reasons", default=()
 )
-_ambient = RoutingState()
+# Outside a request: one state per thread (a job's thread, its progress
+# reporter and the probe threads each decide and write on their own), kept in
+# a context variable, since each thread starts in a context of its own.
+_ambient: ContextVar[RoutingState | None] = ContextVar(
+    "dbops_ambient_state", default=None
+)
 
 
 @contextmanager
@@ -106,19 +111,20 @@ def request_scope(
 
 
 def current_state() -> RoutingState:
-    global _ambient
     state = _state.get()
     if state is not None:
         return state
-    if time.monotonic() - _ambient.created_at > AMBIENT_STATE_SECONDS:
-        _ambient = RoutingState()
-    return _ambient
+    ambient = _ambient.get()
+    if ambient is None or time.monotonic() - ambient.created_at > AMBIENT_STATE_SECONDS:
+        ambient = RoutingState()
+        _ambient.set(ambient)
+    return ambient
 
 
 def reset() -> None:
-    """Forget every cached decision and down mark (tests, counters reset)."""
-    global _ambient
-    _ambient = RoutingState()
+    """Forget every cached decision and down mark (tests, counters reset):
+    this thread's state outside a request, and the shared replica state."""
+    _ambient.set(None)
     monitor.reset()
 
 
