@@ -119,6 +119,20 @@ def current(upload: Import) -> Import:
     return jobs.settle(Import.objects.using("default").get(pk=upload.pk))
 
 
+def marked_failed(upload: Import, *, what: str) -> Import:
+    """The job once its row says failed, read as it is: no settle() here,
+    so that the system, not this read, must have marked it."""
+    return eventually(
+        lambda: (
+            Import.objects.using("default")
+            .filter(pk=upload.pk, state=Import.State.FAILED)
+            .first()
+        ),
+        timeout=30,
+        what=what,
+    )
+
+
 def waiting_for_the_replica(upload: Import) -> Import:
     """The job, once it has merged a batch and waits for the lagging replica."""
     return eventually(
@@ -351,15 +365,7 @@ def test_job_of_a_killed_worker_is_failed_by_the_others_heartbeat(
         job = waiting_for_the_replica(submit(importer, books_csv(JOB_ROWS + 500)))
         worker_factory()
         doomed.kill()
-        failed = eventually(
-            lambda: (
-                Import.objects.using("default")
-                .filter(pk=job.pk, state=Import.State.FAILED)
-                .first()
-            ),
-            timeout=15,
-            what="the job marked failed by the live worker",
-        )
+        failed = marked_failed(job, what="the job marked failed by the live worker")
     finally:
         cluster.resume_replay()
     assert "job worker stopped" in failed.message
@@ -415,15 +421,7 @@ def test_primary_stopped_under_a_busy_worker_fails_the_job_with_its_reason(
     if pooler:
         pooler.wait_until_serving()
     connections.close_all()  # this process's connection died with the primary
-    failed = eventually(
-        lambda: (
-            Import.objects.using("default")
-            .filter(pk=job.pk, state=Import.State.FAILED)
-            .first()
-        ),
-        timeout=30,
-        what="the job failed",
-    )
+    failed = marked_failed(job, what="the job failed once the primary is back")
     assert worker.process.poll() is None
     assert "refused the import" in failed.message, failed.message
     assert Book.objects.using("default").count() == 0
