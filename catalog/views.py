@@ -32,19 +32,26 @@ def json_error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def staff_json(view: Callable) -> Callable:
-    """Refuse, as JSON, anyone but active staff."""
+def staff_json(*permissions: str) -> Callable[[Callable], Callable]:
+    """Refuse, as JSON, anyone but active staff with every one of
+    `permissions` (the models' view permissions, as everywhere else: staff
+    status alone shows no data)."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        user = request.user
-        if not user.is_authenticated:
-            return json_error(401, "authentication required")
-        if not (user.is_active and user.is_staff):
-            return json_error(403, "staff only")
-        return view(request, *args, **kwargs)
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            user = request.user
+            if not user.is_authenticated:
+                return json_error(401, "authentication required")
+            if not (user.is_active and user.is_staff):
+                return json_error(403, "staff only")
+            if not user.has_perms(permissions):
+                return json_error(403, f"needs {', '.join(permissions)}")
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
 def page_number(request: HttpRequest) -> int:
@@ -96,14 +103,14 @@ def _author(row: dict) -> dict:
 
 
 @require_safe
-@staff_json
+@staff_json("catalog.view_author")
 def authors(request: HttpRequest) -> JsonResponse:
     rows = Author.objects.order_by("name").values("id", "name", "country")
     return paginated(request, rows, _author)
 
 
 @require_safe
-@staff_json
+@staff_json("catalog.view_author", "catalog.view_book")
 def books(request: HttpRequest, author_id: int) -> JsonResponse:
     author = Author.objects.filter(pk=author_id).values("id", "name").first()
     if author is None:

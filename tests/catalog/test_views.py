@@ -117,3 +117,33 @@ def test_json_views_refuse_non_staff_with_403(client, cluster, db, name, args):
 def test_json_views_refuse_post(admin_client, db):
     """The views are read-only: POST is 405."""
     assert admin_client.post(reverse("catalog:authors")).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "name, args, permissions",
+    [
+        ("authors", [], []),
+        ("books", [1], ["view_author"]),
+        ("books", [1], ["view_book"]),
+    ],
+)
+def test_json_views_refuse_staff_without_the_view_permission(
+    cluster, db, name, args, permissions
+):
+    """Staff status alone shows no data: the models' view permissions, as
+    on every other page (the views checked is_staff only)."""
+    from tests.clients import logged_in_client
+
+    client = logged_in_client(cluster, "staff-only", *permissions)
+    response = client.get(reverse(f"catalog:{name}", args=args))
+    assert response.status_code == 403
+    assert "needs catalog.view_" in response.json()["error"]
+
+
+def test_json_views_serve_staff_with_the_view_permissions(cluster, books):
+    from tests.clients import logged_in_client
+
+    client = logged_in_client(cluster, "viewer", "view_author", "view_book")
+    author = books[0].author_id
+    assert client.get(reverse("catalog:authors")).status_code == 200
+    assert client.get(reverse("catalog:books", args=[author])).status_code == 200

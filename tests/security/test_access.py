@@ -134,10 +134,18 @@ def test_access_non_staff_user_is_refused(cluster, records):
 
 def test_access_staff_without_ops_permission_is_forbidden(cluster, records):
     """Staff without `dbops.view_operations` get 403 on the ops pages and
-    /metrics, and use the notes (with the Note permissions) and catalog
-    pages."""
+    /metrics, and use the notes (with the Note permissions) and the catalog
+    JSON pages (with the catalog's view permissions)."""
     client = login_as(
-        cluster, staff=True, codenames=("view_note", "add_note", "delete_note")
+        cluster,
+        staff=True,
+        codenames=(
+            "view_note",
+            "add_note",
+            "delete_note",
+            "view_author",
+            "view_book",
+        ),
     )
     refused = sweep(
         client, OPS_PAGES, records, lambda page, response: refusal_error(response, 403)
