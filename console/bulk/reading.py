@@ -38,6 +38,7 @@ def check_text(stream: IO[bytes]) -> bool:
     (which the parse then pins to its records). Leaves the stream at 0."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     newlines = 0
+    after_cr = False  # the last chunk ended in a CR (its LF may come next)
     has_nul = False
     first = True
     while chunk := stream.read(CHUNK_BYTES):
@@ -52,9 +53,10 @@ def check_text(stream: IO[bytes]) -> bool:
         except UnicodeDecodeError as exc:
             # exc.object is this chunk after at most 3 pending bytes of an
             # unfinished character, which hold no newline.
-            line = newlines + exc.object[: exc.start].count(b"\n") + 1
+            line = newlines + line_breaks(exc.object[: exc.start], after_cr) + 1
             raise _not_utf8(line) from None
-        newlines += chunk.count(b"\n")
+        newlines += line_breaks(chunk, after_cr)
+        after_cr = chunk.endswith(b"\r")
         has_nul = has_nul or b"\x00" in chunk
     try:
         decoder.decode(b"", final=True)
@@ -62,6 +64,14 @@ def check_text(stream: IO[bytes]) -> bool:
         raise _not_utf8(newlines + 1) from None
     stream.seek(0)
     return has_nul
+
+
+def line_breaks(data: bytes, after_cr: bool = False) -> int:
+    """The line breaks in `data`: LF, CRLF and a lone CR (a CR-only file,
+    as old Mac software writes) each end a line. `after_cr`: the data
+    before ended in a CR, so a leading LF completes that CRLF."""
+    breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return breaks - 1 if after_cr and data.startswith(b"\n") else breaks
 
 
 def _not_utf8(line: int) -> UnreadableFile:
