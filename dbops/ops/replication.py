@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from dbops.models import LagSample
 from dbops.ops import jobqueue, lockwaits
-from dbops.routing import conf, consistency, rule, scope
+from dbops.routing import conf, consistency, outage, rule, scope
 from dbops.routing.monitor import monitor
 
 HISTORY_WINDOW = timedelta(hours=1)
@@ -263,11 +263,15 @@ def readiness() -> Readiness:
     required (reads fall back to the primary without them)."""
     started = time.perf_counter()
     now = replicas_now()
+    jobs = jobqueue.job_queue() if now.primary_up else None
+    waits = lockwaits.lock_waits(lockwaits.servers_answering(now))
     return Readiness(
-        primary_up=now.primary_up,
+        # The shared state may be up to an interval old: a primary that
+        # stopped answering this request's own queries since is down now.
+        primary_up=now.primary_up and outage.unanswered(conf.PRIMARY) is None,
         replicas=now.replicas,
-        jobs=jobqueue.job_queue() if now.primary_up else None,
-        lock_waits=lockwaits.lock_waits(lockwaits.servers_answering(now)),
+        jobs=jobs,
+        lock_waits=waits,
         seconds=time.perf_counter() - started,
     )
 

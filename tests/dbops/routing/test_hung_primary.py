@@ -59,3 +59,33 @@ def test_hung_primary_costs_one_deadline_then_nothing(
     assert ready.json()["databases"]["default"]["ok"] is False
     # A changelist the replica can serve, its row estimate included.
     assert books.status_code == 200 and books_took < 1, books_took
+
+
+def test_readyz_says_503_when_the_primary_hangs_within_the_check_interval(
+    db, cluster, settings
+):
+    """The shared state, checked a moment before the primary froze, says it
+    is up; /readyz's own queries then meet the hang: it answers 503, not 200
+    (the PgBouncer pass of the drill caught it)."""
+    settings.REPLICA_CHECK_INTERVAL = 60
+    settings.REPLICA_READ_TIMEOUT = 1
+    settings.PRIMARY_RETRY_SECONDS = 30
+    monitor.refresh()
+    hung, release = threading.Event(), threading.Event()
+
+    def hang() -> None:
+        with cluster.frozen("primary"):  # SIGCONT in its finally
+            hung.set()
+            release.wait(20)
+
+    freezer = threading.Thread(target=hang)
+    freezer.start()
+    try:
+        hung.wait(10)
+        ready = Client().get("/readyz")
+    finally:
+        release.set()
+        freezer.join()
+        outage.forget()
+    assert ready.status_code == 503
+    assert ready.json()["databases"]["default"]["ok"] is False
