@@ -569,10 +569,11 @@ def _primary_unanswering_drill(
     assert all(status == 503 for _, status, _ in refused), refused
     assert len(refused) <= CLIENTS, refused
     served = [r for r in reads if r[1] == 200]
-    assert max(r[2] for r in served) < 3, [r for r in served if r[2] > 3]
+    # The first read of a worker to meet the hang waits one health check.
+    assert max(r[2] for r in served) < 3.5, [r for r in served if r[2] > 3]
     # A statement in flight when the primary froze: one read timeout, then a
     # fresh connection's connect timeout to find that it answers nothing.
-    assert result.slowest() < 4.5, result.slowest()
+    assert result.slowest() < 5, result.slowest()
     assert result.connection_errors == []
     assert all(e.endswith("503") for e in result.server_errors)
     _assert_nothing_lost(result)
