@@ -5,9 +5,9 @@ that table wait on every server until it ends, and nothing else looks
 wrong (every server answers its probe). This collector says which table,
 how many statements wait, the longest wait and how long the lock has been
 held, each server read on itself with its own clock (so that no skew
-enters), a down replica left out rather than waited for. The activity page
-(issue 23) will show the whole tree; /readyz and the replication page show
-this summary.
+enters), a down replica left out rather than waited for. /readyz and the
+replication page show this summary; the whole lock-wait tree belongs to an
+activity page of its own.
 """
 
 from __future__ import annotations
